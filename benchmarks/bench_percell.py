@@ -1,0 +1,140 @@
+"""Per-cell benchmark: gseio.read_gse_dir vs the hand-written loop curators use today.
+
+Generates (once, cached) a GEO-style folder of Smart-seq2-like per-cell files
+(default 1,000 files x 58,000 genes, ~6,000 detected per cell, gzip) and times, in
+the same run and each in a fresh subprocess (so peak RSS is the method's own):
+
+- ``decompress-isal`` / ``decompress-zlib``: only decompress every file (the floor);
+- ``naive-loop``: pandas.read_csv per file, transpose, coo_matrix, sparse.vstack onto
+  the running matrix (the loop in ../shared/TEMPLATE_FORMAT.md);
+- ``gseio``: gseio.read_gse_dir.
+
+Usage::
+
+    python benchmarks/bench_percell.py                 # full size, naive loop once
+    python benchmarks/bench_percell.py --files 200     # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def generate(folder: Path, n_files: int, n_genes: int, detected: int, seed: int = 0) -> Path:
+    import numpy as np
+
+    target = folder / f"percell_{n_files}x{n_genes}_{detected}"
+    done = target / ".complete"
+    if done.exists():
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    genes = [f"ENSG{i * 7 + 3:011d}" for i in range(n_genes)]
+    prefix = [g + "\t" for g in genes]
+    for f in range(n_files):
+        values = np.zeros(n_genes, dtype=np.int64)
+        idx = rng.choice(n_genes, size=detected, replace=False)
+        values[idx] = np.ceil(rng.lognormal(2.0, 2.0, size=detected)).astype(np.int64)
+        text = f"gene\tcell_{f}\n" + "".join(
+            p + str(v) + "\n" for p, v in zip(prefix, values.tolist(), strict=False)
+        )
+        (target / f"GSM{9_000_000 + f}_cell_{f:05d}.counts.txt.gz").write_bytes(
+            gzip.compress(text.encode(), compresslevel=6)
+        )
+    done.write_text("ok")
+    return target
+
+
+def run_method(method: str, folder: Path) -> dict:
+    files = sorted(p for p in folder.iterdir() if p.name.endswith(".gz"))
+    t0 = time.perf_counter()
+    if method == "decompress-isal":
+        from isal import igzip
+
+        total = sum(len(igzip.decompress(p.read_bytes())) for p in files)
+        result = {"bytes": total}
+    elif method == "decompress-zlib":
+        total = sum(len(gzip.decompress(p.read_bytes())) for p in files)
+        result = {"bytes": total}
+    elif method == "naive-loop":
+        import gc
+
+        import pandas as pd
+        from scipy import sparse
+
+        matrix = None
+        for p in files:
+            df = pd.read_csv(p, sep="\t", index_col=0)
+            row = sparse.coo_matrix(df.T.values)
+            matrix = row if matrix is None else sparse.vstack([matrix, row])
+            del df, row
+            gc.collect()
+        result = {"nnz": int(matrix.nnz), "shape": list(matrix.shape)}
+    elif method == "gseio":
+        import gseio
+
+        adata = gseio.read_gse_dir(folder)
+        result = {"nnz": int(adata.X.nnz), "shape": list(adata.shape)}
+    else:
+        raise SystemExit(f"unknown method {method}")
+    result["seconds"] = time.perf_counter() - t0
+    return result
+
+
+def measure(method: str, folder: Path) -> dict:
+    proc = subprocess.Popen([sys.executable, __file__, "--run", method, str(folder)], stdout=subprocess.PIPE)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{method} failed")
+    result = json.loads(out)
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--genes", type=int, default=58000)
+    parser.add_argument("--detected", type=int, default=6000)
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of the fast methods (median reported)")
+    parser.add_argument("--naive-repeats", type=int, default=1)
+    parser.add_argument("--data", type=Path, default=HERE / ".data")
+    parser.add_argument("--run", nargs=2, metavar=("METHOD", "FOLDER"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run:
+        print(json.dumps(run_method(args.run[0], Path(args.run[1]))))
+        return
+    t0 = time.perf_counter()
+    folder = generate(args.data, args.files, args.genes, args.detected)
+    print(f"data: {folder} ({args.files} files; generated/cached in {time.perf_counter() - t0:.1f} s)")
+    rows = {}
+    for method in ("decompress-isal", "decompress-zlib", "gseio", "naive-loop"):
+        repeats = args.naive_repeats if method == "naive-loop" else args.repeats
+        runs = [measure(method, folder) for _ in range(repeats)]
+        rows[method] = {
+            "seconds": statistics.median(r["seconds"] for r in runs),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            "result": runs[0],
+        }
+        print(f"  measured {method}: {rows[method]['seconds']:.2f} s", flush=True)
+    assert rows["gseio"]["result"]["nnz"] == rows["naive-loop"]["result"]["nnz"], "methods disagree on nnz"
+    naive, floor = rows["naive-loop"]["seconds"], rows["decompress-isal"]["seconds"]
+    print(f"\n{'method':<18}{'seconds':>9}{'x faster than naive':>21}{'x the isal floor':>18}{'peak RSS MB':>13}")
+    for method, row in rows.items():
+        s = row["seconds"]
+        print(f"{method:<18}{s:>9.2f}{naive / s:>21.1f}{s / floor:>18.2f}{row['peak_rss_mb']:>13.0f}")
+
+
+if __name__ == "__main__":
+    main()

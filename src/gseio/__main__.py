@@ -1,0 +1,5 @@
+"""``python -m gseio``: the command line."""
+
+from .cli import main
+
+main()

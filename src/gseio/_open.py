@@ -1,0 +1,135 @@
+"""One place for compression: detect it from magic bytes and decompress.
+
+Every text reader gets its bytes from here, so ``.gz``, ``.bz2``, ``.xz``, ``.zip``
+and plain files behave the same everywhere. Compression is detected from the
+file's first bytes, not from its name (GEO has plenty of ``.gz`` files that are not
+gzip, and plain files named ``.gz``); the suffix is only used to name the cell.
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import os
+import zipfile
+import zlib
+from pathlib import Path
+from typing import IO, Literal
+
+from .errors import CorruptFileError, EmptyFileError, FormatError
+
+try:  # ISA-L is 2-3x faster than zlib for gzip; fall back to the standard library
+    from isal import igzip as _gzip
+    from isal.isal_zlib import error as _isal_error
+
+    _GZIP_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, _isal_error)
+except ImportError:  # pragma: no cover - isal is a declared dependency
+    import gzip as _gzip
+
+    _GZIP_ERRORS = (OSError, EOFError, zlib.error)
+
+Compression = Literal["gzip", "bz2", "xz", "zip", "none"]
+
+_MAGIC: tuple[tuple[bytes, Compression], ...] = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"PK\x03\x04", "zip"),
+)
+
+#: Suffixes that name a compression, stripped when a name is derived from a file.
+COMPRESSION_SUFFIXES = (".gz", ".gzip", ".bz2", ".xz", ".zip")
+
+
+def detect_compression(path: str | os.PathLike[str]) -> Compression:
+    """Return the compression of ``path`` judged from its first bytes."""
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    for prefix, kind in _MAGIC:
+        if magic.startswith(prefix):
+            return kind
+    return "none"
+
+
+def _zip_member(zf: zipfile.ZipFile, path: Path) -> str:
+    names = [i.filename for i in zf.infolist() if not i.is_dir()]
+    if len(names) != 1:
+        raise FormatError(
+            f"zip archive holds {len(names)} files ({', '.join(names[:5]) or 'none'}); "
+            "a zipped count table must hold exactly one file: extract it first",
+            path=path,
+        )
+    return names[0]
+
+
+def _open_stream(path: Path, kind: Compression) -> IO[bytes]:
+    if kind == "gzip":
+        return _gzip.open(path, "rb")
+    if kind == "bz2":
+        return bz2.open(path, "rb")
+    if kind == "xz":
+        return lzma.open(path, "rb")
+    if kind == "zip":
+        zf = zipfile.ZipFile(path)
+        return zf.open(_zip_member(zf, path))
+    return open(path, "rb")
+
+
+def read_bytes(path: str | os.PathLike[str], *, limit: int | None = None) -> bytes:
+    """Read a whole file, or its first ``limit`` bytes, decompressed.
+
+    Parameters
+    ----------
+    path
+        The file; gzip, bzip2, xz, single-member zip or uncompressed.
+    limit
+        Read at most this many decompressed bytes (for sniffing). ``None`` reads all.
+
+    Returns
+    -------
+    The decompressed bytes.
+
+    Raises
+    ------
+    EmptyFileError
+        The file is empty, or decompresses to nothing (only when ``limit`` is ``None``).
+    CorruptFileError
+        The file cannot be read or its compression is truncated or corrupt.
+    """
+    path = Path(path)
+    try:
+        kind = detect_compression(path)
+        if limit is None and kind == "gzip":
+            # one-shot decompression is faster than streaming and checks the CRC
+            data = _gzip.decompress(path.read_bytes())
+        else:
+            with _open_stream(path, kind) as fh:
+                data = fh.read() if limit is None else fh.read(limit)
+    except FormatError:
+        raise
+    except (*_GZIP_ERRORS, lzma.LZMAError, zipfile.BadZipFile, ValueError) as e:
+        raise CorruptFileError(f"{_describe(e)}: {e}", path=path) from e
+    if limit is None and not data:
+        raise EmptyFileError(
+            "the file is empty" + ("" if kind == "none" else f" after {kind} decompression"), path=path
+        )
+    return data
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, FileNotFoundError):
+        return "does not exist"
+    if isinstance(e, PermissionError | IsADirectoryError):
+        return "cannot be read"
+    if isinstance(e, EOFError):
+        return "is truncated (the download was probably cut short)"
+    return "is corrupt"
+
+
+def strip_compression_suffix(name: str) -> str:
+    """Drop a compression suffix (``.gz``, ``.bz2``, ``.xz``, ``.zip``) from a file name."""
+    lower = name.lower()
+    for suffix in COMPRESSION_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return name

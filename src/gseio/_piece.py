@@ -1,0 +1,84 @@
+"""Per-file sparse pieces: what every reader hands to the assembler.
+
+A :class:`Piece` is one unit's cells as CSR rows over the unit's *own* gene list.
+Readers never align genes; the assembler maps each piece's local gene indices to
+the global gene index through an integer array, once per distinct gene list
+(a :class:`GeneBlock`), and concatenates all pieces once at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+DuplicateGenes = Literal["sum", "first", "error"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GeneBlock:
+    """A gene list shared by one or more pieces.
+
+    Attributes
+    ----------
+    names
+        Gene names, in the order the piece's ``indices`` refer to (may repeat a name
+        when the input repeated it and the duplicate policy is ``"sum"``).
+    key
+        Digest of ``names``; equal gene lists have equal keys, in any process.
+    n_duplicates
+        How many rows of the input repeated a gene name already seen in the file.
+    """
+
+    names: np.ndarray
+    key: str
+    n_duplicates: int = 0
+
+    @classmethod
+    def from_names(cls, names: np.ndarray, *, n_duplicates: int = 0) -> GeneBlock:
+        """Build a block, computing its key from the names."""
+        digest = hashlib.blake2b(digest_size=16)
+        for name in names:
+            digest.update(name.encode("utf-8", "surrogateescape"))
+            digest.update(b"\0")
+        return cls(names=names, key=digest.hexdigest(), n_duplicates=n_duplicates)
+
+
+@dataclass(slots=True, eq=False)
+class Piece:
+    """Cells of one input unit as CSR rows over the unit's own genes.
+
+    Attributes
+    ----------
+    source
+        The input file the cells came from.
+    cells
+        The id the file itself gives each cell (one per row).
+    genes
+        The local gene list ``indices`` refers to.
+    indptr, indices, data
+        CSR arrays: ``indptr`` has ``len(cells) + 1`` entries; ``indices`` are int32
+        positions in ``genes``; ``data`` are float64 values, zeros not stored.
+    obs
+        Extra per-cell columns (e.g. htseq-count's ``__no_feature`` counters).
+    """
+
+    source: str
+    cells: list[str]
+    genes: GeneBlock
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    obs: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_cells(self) -> int:
+        """Number of cells (rows) in the piece."""
+        return len(self.cells)
+
+    @property
+    def nnz(self) -> int:
+        """Number of stored (non-zero) values."""
+        return int(self.data.size)

@@ -1,0 +1,378 @@
+"""Assemble per-file pieces into one cells x genes AnnData.
+
+The flow is discover -> detect -> read -> align genes -> assemble. Readers return
+:class:`~gseio._piece.Piece` objects over their own gene lists; the
+:class:`Assembler` maps each distinct gene list to global gene positions once (an
+integer array, cached by the list's digest), keeps the remapped CSR arrays of
+every piece, and concatenates them once at the end. Nothing is padded dense,
+nothing is re-indexed per file with pandas, and no matrix is stacked in a loop.
+
+Gene order: genes appear in the order they are first seen, reading files in
+sorted path order and each file top to bottom (``gene_order="first_seen"``, the
+default; the files of one series usually share one order, which is kept).
+``gene_order="sorted"`` sorts gene names, which is the order
+``anndata.concat(..., join="outer")`` produces when files' gene lists differ.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from . import _registry
+from ._discover import discover
+from ._piece import DuplicateGenes, GeneBlock, Piece
+from ._version import __version__
+from .errors import GseioWarning, InputError
+from .geo import sample_of
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Assembler", "assemble_files", "read", "read_gse_dir"]
+
+GeneOrder = Literal["first_seen", "sorted"]
+DType = Literal["auto", "float32", "float64"]
+OnError = Literal["raise", "skip"]
+
+_FLOAT32_EXACT = 2**24  # every integer below this is exact in float32
+
+
+class Assembler:
+    """Collect pieces and build one CSR matrix with an outer join on gene names."""
+
+    def __init__(self) -> None:
+        self._gene_pos: dict[str, int] = {}
+        self._maps: dict[str, np.ndarray] = {}
+        self._indptr: list[np.ndarray] = [np.zeros(1, dtype=np.int64)]
+        self._indices: list[np.ndarray] = []
+        self._data: list[np.ndarray] = []
+        self._nnz = 0
+        self._cells: list[str] = []
+        self._const: dict[str, list[tuple[int, Any]]] = {}
+        self._extra: dict[str, list[tuple[int, np.ndarray]]] = {}
+        self.n_duplicate_genes = 0
+
+    @property
+    def n_cells(self) -> int:
+        """Cells added so far."""
+        return len(self._cells)
+
+    def _global_positions(self, block: GeneBlock) -> np.ndarray:
+        positions = self._maps.get(block.key)
+        if positions is None:
+            pos = self._gene_pos
+            positions = np.fromiter(
+                (pos.setdefault(g, len(pos)) for g in block.names), dtype=np.int64, count=len(block.names)
+            )
+            self._maps[block.key] = positions
+        return positions
+
+    def add(self, piece: Piece, **columns: Any) -> None:
+        """Append a piece's cells; ``columns`` are obs values shared by all its cells."""
+        start = self.n_cells
+        positions = self._global_positions(piece.genes)
+        self._indices.append(positions[piece.indices].astype(np.int32, copy=False))
+        self._data.append(piece.data)
+        self._indptr.append(piece.indptr[1:] + self._nnz)
+        self._nnz += piece.nnz
+        self._cells.extend(piece.cells)
+        self.n_duplicate_genes += piece.genes.n_duplicates
+        for name, value in columns.items():
+            self._const.setdefault(name, []).append((start, value))
+        for name, values in piece.obs.items():
+            self._extra.setdefault(name, []).append((start, values))
+
+    def _obs(self) -> pd.DataFrame:
+        n = self.n_cells
+        obs: dict[str, Any] = {}
+        for name, runs in self._const.items():
+            counts = np.diff([start for start, _ in runs] + [n])
+            obs[name] = pd.Categorical(np.repeat(np.array([v for _, v in runs], dtype=object), counts))
+        obs["cell"] = np.array(self._cells, dtype=object)
+        for name, runs in self._extra.items():
+            column = np.full(n, np.nan)
+            for start, values in runs:
+                column[start : start + len(values)] = values
+            obs[name] = column
+        frame = pd.DataFrame(obs)
+        frame.index = _unique_obs_names(self._cells, frame.get("sample"))
+        return frame
+
+    def finish(self, *, gene_order: GeneOrder = "first_seen", dtype: DType = "auto") -> Any:
+        """Build the AnnData: ``X`` CSR cells x genes, ``obs`` as collected."""
+        import anndata as ad
+
+        names = np.array(list(self._gene_pos), dtype=object)
+        indices = np.concatenate(self._indices) if self._indices else np.zeros(0, dtype=np.int32)
+        data = np.concatenate(self._data) if self._data else np.zeros(0)
+        indptr = np.concatenate(self._indptr)
+        if gene_order == "sorted":
+            order = np.argsort(names.astype(str), kind="stable")
+            rank = np.empty_like(order)
+            rank[order] = np.arange(order.size)
+            indices = rank[indices].astype(np.int32)
+            names = names[order]
+        elif gene_order != "first_seen":
+            raise ValueError(f"gene_order must be 'first_seen' or 'sorted', not {gene_order!r}")
+        if indptr[-1] <= np.iinfo(np.int32).max:
+            indptr = indptr.astype(np.int32)
+        data = data.astype(_choose_dtype(data, dtype), copy=False)
+        X = sparse.csr_matrix((data, indices, indptr), shape=(self.n_cells, len(names)))
+        X.sum_duplicates()  # sorts each row's genes; sums genes a file repeated
+        var = pd.DataFrame(index=pd.Index(names.astype(str), name=None))
+        return ad.AnnData(X=X, obs=self._obs(), var=var)
+
+
+def _choose_dtype(data: np.ndarray, dtype: DType) -> type[np.floating]:
+    if dtype == "float32":
+        return np.float32
+    if dtype == "float64":
+        return np.float64
+    if dtype != "auto":
+        raise ValueError(f"dtype must be 'auto', 'float32' or 'float64', not {dtype!r}")
+    if data.size == 0:
+        return np.float32
+    exact = bool(np.all(data < _FLOAT32_EXACT)) and bool(np.all(np.floor(data) == data))
+    return np.float32 if exact else np.float64
+
+
+def _unique_obs_names(cells: Sequence[str], samples: Iterable[str] | None) -> pd.Index:
+    names = pd.Index(cells, dtype=object)
+    if names.is_unique or samples is None:
+        return names if names.is_unique else _make_unique(names)
+    prefixed = pd.Index(
+        [c if c == s or c.startswith(f"{s}_") else f"{s}_{c}" for c, s in zip(cells, samples, strict=True)],
+        dtype=object,
+    )
+    return prefixed if prefixed.is_unique else _make_unique(prefixed)
+
+
+def _make_unique(names: pd.Index) -> pd.Index:
+    from anndata.utils import make_index_unique
+
+    n_dup = int(names.duplicated().sum())
+    warnings.warn(
+        f"{n_dup} cell names are repeated even with their sample prefixed; suffixes '-1', '-2', ... "
+        "were appended (see obs['cell'] and obs['source_file'] for the originals)",
+        GseioWarning,
+        stacklevel=4,
+    )
+    return make_index_unique(names)
+
+
+def assemble_files(
+    files: Sequence[Path],
+    *,
+    root: Path,
+    format: str | None = None,
+    duplicate_genes: DuplicateGenes = "sum",
+    gene_order: GeneOrder = "first_seen",
+    dtype: DType = "auto",
+    on_error: OnError = "raise",
+    progress: bool = False,
+    skipped: list[tuple[str, str]] | None = None,
+) -> Any:
+    """Read ``files`` and assemble them; the engine behind every public reader.
+
+    ``skipped`` collects ``(relative path, reason)`` for files left out under
+    ``on_error="skip"``.
+    """
+    from tqdm.auto import tqdm
+
+    from .readers.cell_table import GeneBlockCache
+
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    specs = {format: _registry.get_format(format)} if format is not None else {}
+    cache = GeneBlockCache()
+    assembler = Assembler()
+    for path in tqdm(files, desc="reading", unit="file", disable=not progress, dynamic_ncols=True):
+        rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        try:
+            name = format if format is not None else _registry.detect_format(path)
+            spec = specs.get(name) or specs.setdefault(name, _registry.get_format(name))
+            options: dict[str, Any] = {"duplicate_genes": duplicate_genes}
+            if name == "cell_table":
+                options["cache"] = cache
+            pieces = spec.read_pieces(path, **options)
+        except InputError as e:
+            if on_error == "raise":
+                raise
+            logger.warning("skipped %s: %s", rel, e.reason)
+            if skipped is not None:
+                skipped.append((rel, f"{type(e).__name__}: {e.reason}"))
+            continue
+        for piece in pieces:
+            assembler.add(piece, sample=sample_of(path.name), source_file=rel)
+    adata = assembler.finish(gene_order=gene_order, dtype=dtype)
+    adata.uns["gseio"] = {"n_duplicate_gene_rows": assembler.n_duplicate_genes}
+    return adata
+
+
+def read(
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    duplicate_genes: DuplicateGenes = "sum",
+    dtype: DType = "auto",
+) -> Any:
+    """Read one file of any known format into an AnnData (cells x genes).
+
+    Parameters
+    ----------
+    path
+        The file.
+    format
+        A name from :func:`gseio.list_formats`; ``None`` detects it from the content.
+    duplicate_genes, dtype
+        As for :func:`read_gse_dir`.
+    """
+    path = Path(path)
+    return assemble_files([path], root=path.parent, format=format, duplicate_genes=duplicate_genes, dtype=dtype)
+
+
+def read_gse_dir(
+    path: str | os.PathLike[str],
+    *,
+    pattern: str | None = None,
+    format: str | None = None,
+    on_error: OnError = "raise",
+    duplicate_genes: DuplicateGenes = "sum",
+    gene_order: GeneOrder = "first_seen",
+    dtype: DType = "auto",
+    progress: bool = False,
+) -> Any:
+    """Assemble a GEO series' supplementary folder into one AnnData.
+
+    Every count file under ``path`` (searched recursively, in sorted path order)
+    contributes its cells; genes are joined by name (outer join: a gene missing
+    from a file is 0 for its cells).
+
+    Parameters
+    ----------
+    path
+        The folder, e.g. an extracted ``GSE111065_RAW.tar``.
+    pattern
+        A glob matched against each file's path relative to ``path`` (e.g.
+        ``"*.raw_counts.txt.gz"``); other files are ignored (and listed as such).
+        By default every file is read except documentation, images, checksums,
+        archives and GEO metadata files.
+    format
+        Read every file with this format (see :func:`gseio.list_formats`) instead of
+        detecting each file's format from its content.
+    on_error
+        ``"raise"`` (default): the first unreadable, empty, corrupt or invalid file
+        stops the build with a :class:`~gseio.errors.InputError` naming it.
+        ``"skip"``: such files are left out and listed, with the reason, in
+        ``uns["gseio"]["skipped_files"]`` / ``["skipped_reasons"]``.
+    duplicate_genes
+        A gene name repeated inside one file: ``"sum"`` its counts (default),
+        keep the ``"first"`` row, or raise (``"error"``).
+    gene_order
+        ``"first_seen"`` (default) or ``"sorted"``; see the module notes.
+    dtype
+        ``X``'s dtype: ``"auto"`` (default) gives float32 when every value is an
+        integer below 2**24 (exact) and float64 otherwise; or force one.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    AnnData, cells x genes, ``X`` a CSR matrix of the counts without stored zeros.
+    ``obs`` holds ``sample`` (the GSM accession from the file name, else the file
+    stem), ``source_file`` (path relative to ``path``), ``cell`` (the id the file
+    gives the cell) and any per-cell QC counters a format carries (e.g.
+    ``htseq_no_feature``). ``obs_names`` are the cell ids, made unique by prefixing
+    the sample when they collide. ``uns["gseio"]`` records the provenance: version,
+    input, files read, ignored and skipped files with reasons, and options.
+
+    Raises
+    ------
+    ~gseio.errors.InputError
+        A bad file (with ``on_error="raise"``), or nothing readable in ``path``.
+    """
+    started = time.perf_counter()
+    root = Path(path)
+    if not root.is_dir():
+        raise InputError("not a folder; read a single file with gseio.read()", path=root)
+    files, ignored = discover(root, pattern=pattern)
+    if not files:
+        listed = "; ".join(f"{p} ({why})" for p, why in ignored[:5])
+        raise InputError(
+            f"no count files found{': ignored ' + listed if listed else ' (the folder is empty)'}", path=root
+        )
+    skipped: list[tuple[str, str]] = []
+    options = {
+        "pattern": pattern,
+        "format": format,
+        "on_error": on_error,
+        "duplicate_genes": duplicate_genes,
+        "gene_order": gene_order,
+        "dtype": dtype,
+    }
+    adata = assemble_files(
+        files,
+        root=root,
+        format=format,
+        duplicate_genes=duplicate_genes,
+        gene_order=gene_order,
+        dtype=dtype,
+        on_error=on_error,
+        progress=progress,
+        skipped=skipped,
+    )
+    if adata.n_obs == 0:
+        raise InputError(
+            f"every one of the {len(files)} count files was skipped; first: {skipped[0][0]}: {skipped[0][1]}",
+            path=root,
+        )
+    skipped_set = {p for p, _ in skipped}
+    read_files = [p.relative_to(root).as_posix() for p in files]
+    adata.uns["gseio"] = _provenance(
+        root=root,
+        files=[p for p in read_files if p not in skipped_set],
+        skipped=skipped,
+        ignored=ignored,
+        options=options,
+        n_duplicate_gene_rows=adata.uns["gseio"]["n_duplicate_gene_rows"],
+        seconds=time.perf_counter() - started,
+    )
+    return adata
+
+
+def _provenance(
+    *,
+    root: Path,
+    files: list[str],
+    skipped: list[tuple[str, str]],
+    ignored: list[tuple[str, str]],
+    options: dict[str, Any],
+    n_duplicate_gene_rows: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """Provenance in ``uns["gseio"]``; only types that h5ad stores (str, numbers, string arrays)."""
+
+    def strings(values: Iterable[str]) -> np.ndarray:
+        return np.array(list(values), dtype=object)
+
+    return {
+        "version": __version__,
+        "input": str(root.resolve()),
+        "files": strings(files),
+        "skipped_files": strings(p for p, _ in skipped),
+        "skipped_reasons": strings(r for _, r in skipped),
+        "ignored_files": strings(p for p, _ in ignored),
+        "ignored_reasons": strings(r for _, r in ignored),
+        "options": {k: "None" if v is None else str(v) for k, v in options.items()},
+        "n_duplicate_gene_rows": int(n_duplicate_gene_rows),
+        "seconds": float(seconds),
+    }

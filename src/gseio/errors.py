@@ -1,0 +1,81 @@
+"""Typed errors and warnings raised by gseio.
+
+Every error gseio raises on purpose is a :class:`GseioError`. Errors about an input
+file carry the file's path in :attr:`GseioError.path` and name it in their message,
+together with what went wrong and, where there is one, what to do about it.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "AmbiguousFormatError",
+    "CorruptFileError",
+    "EmptyFileError",
+    "FormatError",
+    "GseioError",
+    "GseioWarning",
+    "InputError",
+    "InvalidValueError",
+    "OutputError",
+    "TemplateError",
+    "UnknownFormatError",
+]
+
+
+class GseioError(Exception):
+    """Base class of every error gseio raises on purpose.
+
+    Parameters
+    ----------
+    message
+        What went wrong and what to do about it.
+    path
+        The file or folder concerned, if any; it is prefixed to the message.
+    """
+
+    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = None if path is None else os.fspath(path)
+        self.reason = message
+        super().__init__(f"{self.path}: {message}" if self.path is not None else message)
+
+
+class InputError(GseioError):
+    """An input file cannot be read as expression data."""
+
+
+class EmptyFileError(InputError):
+    """The input file (after decompression) holds no data."""
+
+
+class CorruptFileError(InputError):
+    """The input file cannot be read: truncated or corrupt compression, unreadable bytes."""
+
+
+class FormatError(InputError):
+    """The input file's content does not have the layout its format requires."""
+
+
+class UnknownFormatError(FormatError):
+    """No known reader recognises the input file."""
+
+
+class AmbiguousFormatError(FormatError):
+    """More than one reader recognises the input file equally well."""
+
+
+class InvalidValueError(InputError, ValueError):
+    """A count is missing, non-numeric, negative, NaN or infinite."""
+
+
+class TemplateError(InputError):
+    """A template folder is incomplete or its files disagree with each other."""
+
+
+class OutputError(GseioError):
+    """An output cannot be written (it exists already, or the folder is unusable)."""
+
+
+class GseioWarning(UserWarning):
+    """Warnings issued by gseio (e.g. cell names that had to be made unique)."""

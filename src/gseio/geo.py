@@ -1,0 +1,64 @@
+"""GEO naming conventions: GSM accessions and cell ids derived from file names."""
+
+from __future__ import annotations
+
+import re
+
+from ._open import strip_compression_suffix
+
+_GSM = re.compile(r"^(GSM\d+)(?=$|[^0-9])")
+
+#: Suffixes of count tables dropped when a cell id is derived from a file name.
+TABLE_SUFFIXES = (".txt", ".tsv", ".csv", ".tab", ".counts", ".count", ".dat")
+
+
+def gsm_accession(name: str) -> str | None:
+    """Return the GSM accession a GEO file name starts with, if any.
+
+    >>> gsm_accession("GSM3021397_LM2_G15.hs.raw_counts.txt.gz")
+    'GSM3021397'
+    >>> gsm_accession("LM2_G15.txt") is None
+    True
+    """
+    match = _GSM.match(name)
+    return match.group(1) if match else None
+
+
+def file_stem(name: str) -> str:
+    """Drop the compression suffix and trailing table suffixes from a file name.
+
+    >>> file_stem("GSM3021397_LM2_G15.hs.raw_counts.txt.gz")
+    'GSM3021397_LM2_G15.hs.raw_counts'
+    >>> file_stem("GSM5000002_P1_A02.counts.txt.gz")
+    'GSM5000002_P1_A02'
+    """
+    stem = strip_compression_suffix(name)
+    while True:
+        lower = stem.lower()
+        suffix = next((s for s in TABLE_SUFFIXES if lower.endswith(s) and len(stem) > len(s)), None)
+        if suffix is None:
+            return stem
+        stem = stem[: -len(suffix)]
+
+
+def cell_id_from_name(name: str) -> str:
+    """The cell id a file name implies: its stem without a leading GSM accession.
+
+    The accession is the cell's ``sample``; should two cells end up with the same
+    id, the assembler prefixes the sample again, giving back the full stem.
+
+    >>> cell_id_from_name("GSM3021397_LM2_G15.hs.raw_counts.txt.gz")
+    'LM2_G15.hs.raw_counts'
+    >>> cell_id_from_name("GSM3021397.txt.gz")
+    'GSM3021397'
+    """
+    stem = file_stem(name)
+    gsm = gsm_accession(stem)
+    if gsm is not None and len(stem) > len(gsm) + 1 and stem[len(gsm)] in "_-.":
+        return stem[len(gsm) + 1 :]
+    return stem
+
+
+def sample_of(name: str) -> str:
+    """The sample a file belongs to: its GSM accession, else its stem."""
+    return gsm_accession(name) or file_stem(name)

@@ -1,0 +1,396 @@
+"""Per-cell count tables: one cell per file, one ``gene<sep>count`` line per gene.
+
+This is the most common GEO layout for plate-based protocols (Smart-seq2, C1): a
+``GSE..._RAW.tar`` of thousands of files such as ``GSM3021397_LM2_G15.hs.raw_counts.txt.gz``.
+Files are tab-, comma- or whitespace-separated, with or without a header line
+(``gene<TAB>LM2_G15``: the second field names the cell), compressed or not, with
+CRLF line endings, a UTF-8 byte-order mark or ``#`` comment lines. htseq-count's
+special counters (``__no_feature``, ``__ambiguous``, ...) are not genes: they go to
+``obs`` as ``htseq_no_feature``, ``htseq_ambiguous``, ....
+
+Parsing is done by Arrow's C++ CSV reader. The files of one series almost always
+share their gene column byte for byte; a :class:`GeneBlockCache` recognises a gene
+column seen before (one memory comparison) so its names are decoded only once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import _open
+from .._piece import DuplicateGenes, GeneBlock, Piece
+from .._registry import FormatSpec, register_format
+from ..errors import FormatError, InvalidValueError
+from ..geo import cell_id_from_name
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from anndata import AnnData
+
+__all__ = ["GeneBlockCache", "read_cell_table"]
+
+#: Header words that name the value column rather than the cell.
+GENERIC_VALUE_HEADERS = frozenset(
+    {
+        "",
+        "count",
+        "counts",
+        "value",
+        "values",
+        "expression",
+        "reads",
+        "read_count",
+        "readcount",
+        "raw_count",
+        "raw_counts",
+        "rawcount",
+        "umi",
+        "umis",
+        "umi_count",
+        "x",
+    }
+)
+#: Prefix htseq-count gives its special counters.
+HTSEQ_SPECIAL_PREFIX = "__"
+
+_MISSING = frozenset({b"", b"na", b"nan", b"n/a", b"null", b"none", b"inf", b"-inf", b"+inf", b"infinity"})
+_NUMBER = re.compile(rb"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _is_number(field: bytes) -> bool:
+    return bool(_NUMBER.match(field.strip().strip(b'"')))
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """What :func:`_prepare` learnt about a file's text."""
+
+    body: bytes
+    delimiter: str
+    header: list[str] | None
+    header_lines: int
+
+
+def _strip_comments(data: bytes) -> bytes:
+    # ``b"\n#" in data`` is slow (every newline is a candidate); '#' itself is rare
+    first = data.find(b"#")
+    if first < 0 or (first > 0 and data.find(b"\n#", first - 1) < 0):
+        return data
+    return b"\n".join(line for line in data.split(b"\n") if not line.startswith(b"#"))
+
+
+def _prepare(data: bytes, path: Path) -> _Layout:
+    """Normalise a per-cell table's bytes and find its delimiter and header."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    data = _strip_comments(data)
+    lines = data.split(b"\n", 1) if data else [b""]
+    while len(lines) > 1 and not lines[0].strip():  # skip leading blank lines
+        lines = lines[1].split(b"\n", 1)
+    data = b"\n".join(lines)
+    first = lines[0].rstrip(b"\r")
+    if not first.strip():
+        raise FormatError("no data lines (only blank or comment lines)", path=path)
+    if b"\t" in first:
+        delimiter = "\t"
+    elif b"," in first:
+        delimiter = ","
+    elif len(first.split()) > 1:
+        delimiter = " "
+    else:
+        raise FormatError(
+            f"the first line has a single column ({first[:60]!r}); a per-cell table has two: gene and count",
+            path=path,
+        )
+    if delimiter == " ":  # runs of blanks separate fields; Arrow wants one delimiter byte
+        data = re.sub(rb"[ \t]+", b"\t", data)
+        data = re.sub(rb"(?m)^\t|\t(?=\r?$)", b"", data)
+        delimiter = "\t"
+        first = re.sub(rb"[ \t]+", b"\t", first.strip())
+    fields = first.split(delimiter.encode())
+    if len(fields) != 2:
+        raise FormatError(
+            f"the first line has {len(fields)} columns; a per-cell table has two (gene, count). "
+            "Tables with one column per cell are wide tables, not per-cell files",
+            path=path,
+        )
+    if _is_number(fields[1]):
+        return _Layout(data, delimiter, None, 0)
+    header = [f.strip().strip(b'"').decode("utf-8", "replace") for f in fields]
+    newline = data.find(b"\n")
+    body = b"" if newline < 0 else data[newline + 1 :]
+    return _Layout(body, delimiter, header, 1)
+
+
+def sniff(head: bytes, name: str) -> bool:
+    """Tell whether ``head`` looks like a two-column gene/count table."""
+    if b"\0" in head[:4096]:
+        return False
+    lines = head.split(b"\n")
+    if len(head) >= 4096 and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut
+    try:
+        layout = _prepare(b"\n".join(lines), Path(name))
+    except FormatError:
+        return False
+    rows = [r.rstrip(b"\r") for r in layout.body.split(b"\n", 50)[:50] if r.strip()]
+    if not rows:
+        return False
+    # lenient on values (NaN, negatives, a stray word): the reader reports those precisely
+    sep = layout.delimiter.encode()
+    values = [parts[1].strip().strip(b'"') for r in rows if len(parts := r.split(sep)) == 2]
+    numeric = sum(1 for v in values if _is_number(v))
+    missing = sum(1 for v in values if v.lower() in _MISSING or (v[:1] == b"-" and _is_number(v[1:])))
+    return len(values) >= 0.9 * len(rows) and numeric > 0 and numeric + missing >= 0.5 * len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class _BlockInfo:
+    block: GeneBlock
+    keep: np.ndarray | None  # rows that are genes (None: all rows)
+    special_rows: np.ndarray  # rows holding htseq-count counters
+    special_names: tuple[str, ...]
+
+
+class GeneBlockCache:
+    """Remembers recently seen gene columns so each is decoded only once.
+
+    Parameters
+    ----------
+    max_entries
+        How many distinct gene columns to keep.
+    """
+
+    def __init__(self, max_entries: int = 16) -> None:
+        self._entries: OrderedDict[int, list[tuple[pa.Array, str, _BlockInfo]]] = OrderedDict()
+        self._max = max_entries
+
+    def get(self, column: pa.Array, policy: str) -> _BlockInfo | None:
+        """Return the cached info for an equal gene column read under the same policy."""
+        for cached, cached_policy, info in self._entries.get(len(column), ()):
+            if cached_policy == policy and cached.equals(column):
+                return info
+        return None
+
+    def put(self, column: pa.Array, policy: str, info: _BlockInfo) -> None:
+        """Remember ``info`` for ``column``."""
+        self._entries.setdefault(len(column), []).insert(0, (column, policy, info))
+        self._entries.move_to_end(len(column))
+        while sum(len(v) for v in self._entries.values()) > self._max:
+            key = next(iter(self._entries))
+            self._entries[key].pop()
+            if not self._entries[key]:
+                del self._entries[key]
+
+
+def _block_info(column: pa.Array, policy: DuplicateGenes, path: Path, header_lines: int) -> _BlockInfo:
+    try:
+        names = np.array([b.decode("utf-8") for b in column.to_pylist()], dtype=object)
+    except UnicodeDecodeError:  # Latin-1 files exist; decoding them as such loses nothing
+        names = np.array([b.decode("latin-1") for b in column.to_pylist()], dtype=object)
+    empty = np.flatnonzero(names == "")
+    if empty.size:
+        raise FormatError(f"data row {empty[0] + 1 + header_lines} has an empty gene name", path=path)
+    special = np.flatnonzero(np.char.startswith(names.astype(str), HTSEQ_SPECIAL_PREFIX))
+    is_gene = np.ones(len(names), dtype=bool)
+    is_gene[special] = False
+    gene_rows = np.flatnonzero(is_gene)
+    import pandas as pd
+
+    duplicated = pd.Index(names[gene_rows]).duplicated()
+    n_dup = int(duplicated.sum())
+    if n_dup and policy == "error":
+        dups = pd.unique(names[gene_rows][duplicated])
+        raise FormatError(
+            f"{n_dup} rows repeat a gene name ({', '.join(map(str, dups[:5]))}"
+            f"{', ...' if len(dups) > 5 else ''}); pass duplicate_genes='sum' or 'first'",
+            path=path,
+        )
+    if n_dup and policy == "first":
+        gene_rows = gene_rows[~duplicated]
+    keep = None if len(gene_rows) == len(names) else gene_rows
+    block = GeneBlock.from_names(names if keep is None else names[keep], n_duplicates=n_dup)
+    special_names = tuple("htseq_" + n[len(HTSEQ_SPECIAL_PREFIX) :] for n in names[special])
+    return _BlockInfo(block, keep, special, special_names)
+
+
+def _ragged_row(layout: _Layout) -> str | None:
+    """Describe the first data row whose column count is not 2 (Arrow's threaded parser does not say)."""
+    sep = layout.delimiter.encode()
+    for i, row in enumerate(layout.body.split(b"\n")):
+        row = row.rstrip(b"\r")
+        if row.strip() and row.count(sep) != 1:
+            return (
+                f"data row {i + 1 + layout.header_lines}: expected 2 columns, got {row.count(sep) + 1}: "
+                f"{row[:80].decode('utf-8', 'replace')!r}"
+            )
+    return None
+
+
+def _text(value: bytes | None) -> str:
+    return "" if value is None else value.decode("utf-8", "replace")
+
+
+def _parse(layout: _Layout, path: Path) -> tuple[pa.Array, np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    def read(count_type: pa.DataType) -> pa.Table:
+        return pacsv.read_csv(
+            pa.BufferReader(layout.body),
+            # column types are fixed, so blocks need no type inference and parse in parallel
+            read_options=pacsv.ReadOptions(column_names=["gene", "count"], use_threads=True, block_size=1 << 19),
+            parse_options=pacsv.ParseOptions(delimiter=layout.delimiter),
+            convert_options=pacsv.ConvertOptions(column_types={"gene": pa.binary(), "count": count_type}),
+        )
+
+    try:
+        table = read(pa.float64())
+    except pa.ArrowInvalid as e:
+        message = str(e)
+        if "conversion error" not in message:
+            raise FormatError(_ragged_row(layout) or message, path=path) from e
+        table = read(pa.string())
+        counts = table.column("count").to_pylist()
+        for i, value in enumerate(counts):
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                gene = _text(table.column("gene")[i].as_py())
+                raise InvalidValueError(
+                    f"data row {i + 1 + layout.header_lines} (gene {gene!r}): count {value!r} is not a number",
+                    path=path,
+                ) from e
+        raise FormatError(message, path=path) from e  # pragma: no cover - Arrow and float() disagree
+    genes = table.column("gene").combine_chunks()
+    count_col = table.column("count").combine_chunks()
+    if count_col.null_count:
+        i = int(np.flatnonzero(count_col.is_null().to_numpy(zero_copy_only=False))[0])
+        raise InvalidValueError(
+            f"data row {i + 1 + layout.header_lines} (gene {_text(genes[i].as_py())!r}): count is missing or NaN",
+            path=path,
+        )
+    values = count_col.to_numpy()
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidValueError(
+            f"data row {i + 1 + layout.header_lines} (gene {_text(genes[i].as_py())!r}): count {values[i]:g} "
+            "is negative or infinite; raw counts must be finite and >= 0",
+            path=path,
+        )
+    return genes, values
+
+
+def read_pieces(
+    path: str | os.PathLike[str],
+    *,
+    cache: GeneBlockCache | None = None,
+    duplicate_genes: DuplicateGenes = "sum",
+    data: bytes | None = None,
+) -> list[Piece]:
+    """Parse one per-cell table into a single-cell :class:`~gseio._piece.Piece`.
+
+    Parameters
+    ----------
+    path
+        The file.
+    cache
+        Gene columns seen before (shared across the files of a build).
+    duplicate_genes
+        What to do with a gene name repeated inside the file: ``"sum"`` its counts,
+        keep the ``"first"`` row, or raise (``"error"``).
+    data
+        The file's decompressed bytes, if already read.
+    """
+    path = Path(path)
+    if data is None:
+        data = _open.read_bytes(path)
+    layout = _prepare(data, path)
+    if not layout.body.strip():
+        raise FormatError("the file has a header but no data rows", path=path)
+    genes, values = _parse(layout, path)
+    info = cache.get(genes, duplicate_genes) if cache is not None else None
+    if info is None:
+        info = _block_info(genes, duplicate_genes, path, layout.header_lines)
+        if cache is not None:
+            cache.put(genes, duplicate_genes, info)
+    gene_values = values if info.keep is None else values[info.keep]
+    nonzero = np.flatnonzero(gene_values)
+    header = layout.header
+    cell = header[1] if header is not None and header[1].lower() not in GENERIC_VALUE_HEADERS else None
+    return [
+        Piece(
+            source=str(path),
+            cells=[cell or cell_id_from_name(path.name)],
+            genes=info.block,
+            indptr=np.array([0, nonzero.size], dtype=np.int64),
+            indices=nonzero.astype(np.int32),
+            data=gene_values[nonzero],
+            obs={
+                name: values[row : row + 1]
+                for name, row in zip(info.special_names, info.special_rows, strict=True)
+            },
+        )
+    ]
+
+
+def read_cell_table(
+    path: str | os.PathLike[str],
+    *,
+    duplicate_genes: DuplicateGenes = "sum",
+    dtype: str = "auto",
+) -> AnnData:
+    """Read one per-cell count table into a 1-cell AnnData.
+
+    Parameters
+    ----------
+    path
+        A two-column ``gene<sep>count`` file: tab, comma or whitespace separated,
+        with or without a header line, plain or ``.gz``/``.bz2``/``.xz``/``.zip``.
+    duplicate_genes
+        A gene name repeated in the file: ``"sum"`` its counts (default: the total
+        count of the cell is kept), keep the ``"first"`` row, or raise (``"error"``).
+    dtype
+        ``"auto"`` (float32 when every value is an integer below 2**24, so exactly
+        representable, else float64), ``"float32"`` or ``"float64"``.
+
+    Returns
+    -------
+    AnnData with one cell and the file's genes in file order; ``X`` is CSR without
+    stored zeros. ``obs`` holds ``sample``, ``source_file`` and ``cell`` (the header's
+    cell id, else the file name without its suffixes and GSM accession) and htseq-count's special
+    counters (``htseq_no_feature``, ...) when present.
+
+    Raises
+    ------
+    ~gseio.errors.InputError
+        The file is empty, corrupt, not a two-column table, or holds a missing,
+        non-numeric, negative or infinite count.
+    """
+    from ..assemble import assemble_files
+
+    return assemble_files(
+        [Path(path)],
+        root=Path(path).parent,
+        format="cell_table",
+        duplicate_genes=duplicate_genes,
+        dtype=dtype,
+    )
+
+
+register_format(
+    FormatSpec(
+        name="cell_table",
+        description="per-cell two-column gene/count table, one cell per file",
+        sniff=sniff,
+        read_pieces=read_pieces,
+    )
+)

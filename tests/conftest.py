@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REALDATA = Path(os.environ.get("GSEIO_REALDATA", REPO.parent / "shared" / "realdata"))
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """The shared real-data folder; its absence is a failure, never a skip."""
+    if not (REALDATA / "SOURCES.md").is_file():
+        pytest.fail(f"real data not found at {REALDATA} (set GSEIO_REALDATA)")
+    return REALDATA
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import gseio
+
+    return gseio.make_demo(tmp_path_factory.mktemp("demo") / "GSE_demo_RAW")
+
+
+def parse_two_column(path: Path) -> dict[str, float]:
+    """Independent reference parser (plain Python) for two-column files in tests."""
+    import bz2
+    import gzip
+    import lzma
+
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    elif raw[:3] == b"BZh":
+        raw = bz2.decompress(raw)
+    elif raw[:6] == b"\xfd7zXZ\x00":
+        raw = lzma.decompress(raw)
+    text = raw.decode("utf-8-sig")
+    result: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.replace(",", "\t").split()
+        try:
+            result[fields[0]] = float(fields[1])
+        except ValueError:
+            continue  # header
+    return result

@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gseio
+from conftest import parse_two_column
+from gseio.errors import CorruptFileError, EmptyFileError, FormatError, InvalidValueError
+
+GENES = ["ENSG00000000003", "ENSG00000000005", "TSPAN6", "ERCC-00002", "MT-CO1", "Gene(with)parens"]
+COUNTS = [12, 0, 3, 0, 4051, 7]
+
+
+def _text(*, sep: str = "\t", header: str | None = None, floats: bool = False, newline: str = "\n") -> str:
+    lines = [] if header is None else [header]
+    for gene, count in zip(GENES, COUNTS, strict=True):
+        lines.append(f"{gene}{sep}{float(count) if floats else count}")
+    return newline.join(lines) + newline
+
+
+def _write(path: Path, text: str | bytes, compression: str = "none") -> Path:
+    raw = text.encode() if isinstance(text, str) else text
+    if compression == "gzip":
+        raw = gzip.compress(raw)
+    elif compression == "bz2":
+        raw = bz2.compress(raw)
+    elif compression == "xz":
+        raw = lzma.compress(raw)
+    elif compression == "zip":
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr(path.stem, raw)
+        return path
+    path.write_bytes(raw)
+    return path
+
+
+def _as_dict(adata) -> dict[str, float]:
+    row = adata.X.toarray()[0]
+    return dict(zip(adata.var_names, row.tolist(), strict=True))
+
+
+EXPECTED = dict(zip(GENES, map(float, COUNTS), strict=True))
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "bz2", "xz", "zip"])
+@pytest.mark.parametrize("sep", ["\t", ",", " ", "   "])
+def test_separators_and_compressions(tmp_path, compression, sep):
+    path = _write(tmp_path / "GSM1_cellA.txt.gz", _text(sep=sep), compression)
+    adata = gseio.read_cell_table(path)
+    assert _as_dict(adata) == EXPECTED
+    assert adata.obs["cell"].iloc[0] == "cellA"
+    assert adata.obs["sample"].iloc[0] == "GSM1"
+
+
+def test_suffix_does_not_decide_compression(tmp_path):
+    plain_named_gz = _write(tmp_path / "x.txt.gz", _text())  # not gzip at all
+    gzip_named_txt = _write(tmp_path / "y.txt", _text(), "gzip")
+    assert _as_dict(gseio.read_cell_table(plain_named_gz)) == EXPECTED
+    assert _as_dict(gseio.read_cell_table(gzip_named_txt)) == EXPECTED
+
+
+def test_header_names_the_cell(tmp_path):
+    adata = gseio.read_cell_table(_write(tmp_path / "GSM3021397_f.txt", _text(header="gene\tLM2_G15")))
+    assert adata.obs_names.tolist() == ["LM2_G15"]
+    assert adata.obs["cell"].tolist() == ["LM2_G15"]
+    assert _as_dict(adata) == EXPECTED
+
+
+def test_generic_header_falls_back_to_file_name(tmp_path):
+    adata = gseio.read_cell_table(
+        _write(tmp_path / "GSM3021397_LM2_G15.hs.raw_counts.txt", _text(header="feature\tcount"))
+    )
+    assert adata.obs["cell"].tolist() == ["LM2_G15.hs.raw_counts"]
+
+
+def test_crlf_bom_comments_and_floats(tmp_path):
+    text = "# produced by a pipeline\n" + _text(header="gene\tc1", floats=True, newline="\r\n")
+    text = text.replace("TSPAN6", "# a comment in the middle\r\nTSPAN6")
+    path = _write(tmp_path / "c.csv", b"\xef\xbb\xbf" + text.encode(), "gzip")
+    adata = gseio.read_cell_table(path)
+    assert _as_dict(adata) == EXPECTED
+    assert adata.obs_names.tolist() == ["c1"]
+
+
+def test_zeros_are_not_stored_and_float_values_kept(tmp_path):
+    text = "a\t0\nb\t0.0\nc\t1.25\nd\t0.000\ne\t3\n"
+    adata = gseio.read_cell_table(_write(tmp_path / "f.tsv", text))
+    assert adata.X.nnz == 2
+    assert adata.X.dtype == np.float64  # 1.25 is not an integer
+    assert _as_dict(adata) == {"a": 0, "b": 0, "c": 1.25, "d": 0, "e": 3}
+
+
+def test_integer_counts_give_exact_float32_and_large_counts_float64(tmp_path):
+    small = gseio.read_cell_table(_write(tmp_path / "s.tsv", "a\t5\nb\t16777215\n"))
+    assert small.X.dtype == np.float32
+    big = gseio.read_cell_table(_write(tmp_path / "b.tsv", "a\t5\nb\t16777217\n"))
+    assert big.X.dtype == np.float64
+    assert big.X.toarray()[0, 1] == 16777217
+
+
+@pytest.mark.parametrize(
+    "name", ["bamfile_no_qualities.tsv", "yeast_RNASeq_excerpt_withNH_counts.tsv", "multiqc/counts.tsv"]
+)
+def test_real_htseq_tables(realdata, name):
+    path = realdata / "htseq" / name
+    reference = parse_two_column(path)
+    special = {k: v for k, v in reference.items() if k.startswith("__")}
+    genes = {k: v for k, v in reference.items() if not k.startswith("__")}
+    assert gseio.detect_format(path) == "cell_table"
+    adata = gseio.read_cell_table(path)
+    assert adata.var_names.tolist() == list(genes)  # file order, specials removed
+    assert _as_dict(adata) == genes
+    assert len(special) == 5
+    for key, value in special.items():
+        assert adata.obs[f"htseq_{key[2:]}"].iloc[0] == value
+    assert adata.X.nnz == sum(1 for v in genes.values() if v != 0)
+
+
+def test_duplicate_gene_policies(tmp_path):
+    path = _write(tmp_path / "d.tsv", "a\t1\nb\t2\na\t5\n")
+    summed = gseio.read_cell_table(path)
+    assert _as_dict(summed) == {"a": 6, "b": 2}
+    assert summed.uns["gseio"]["n_duplicate_gene_rows"] == 1
+    assert _as_dict(gseio.read_cell_table(path, duplicate_genes="first")) == {"a": 1, "b": 2}
+    with pytest.raises(FormatError, match="repeat a gene name"):
+        gseio.read_cell_table(path, duplicate_genes="error")
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "message"),
+    [
+        (b"", EmptyFileError, "empty"),
+        (b"# only a comment\n\n", FormatError, "no data lines"),
+        (b"gene\tcell\n", FormatError, "no data rows"),
+        (b"a\t1\nb\tabc\nc\t2\n", InvalidValueError, r"data row 2 \(gene 'b'\): count 'abc' is not a number"),
+        (b"a\t1\nb\t-3\n", InvalidValueError, "negative"),
+        (b"a\t1\nb\tNaN\n", InvalidValueError, "missing or NaN"),
+        (b"a\t1\nb\t\n", InvalidValueError, "missing"),
+        (b"a\t1\nb\tinf\n", InvalidValueError, "infinite"),
+        (b"a\t1\nb\t2\t3\n", FormatError, "data row 2: expected 2 columns, got 3"),
+        (b"gene\tc1\tc2\na\t1\t2\n", FormatError, "3 columns"),
+        (b"just_one_column\n", FormatError, "single column"),
+        (b"\t5\nb\t1\n", FormatError, "empty gene name"),
+    ],
+)
+def test_bad_content_raises_typed_error_naming_file(tmp_path, content, error, message):
+    path = _write(tmp_path / "bad.txt", content)
+    with pytest.raises(error, match=message) as info:
+        gseio.read_cell_table(path)
+    assert str(path) in str(info.value)
+    assert info.value.path == str(path)
+
+
+def test_truncated_and_fake_gzip(tmp_path):
+    good = gzip.compress(_text().encode() * 200)
+    truncated = _write(tmp_path / "t.txt.gz", good[: len(good) // 2])
+    with pytest.raises(CorruptFileError, match="truncated") as info:
+        gseio.read_cell_table(truncated)
+    assert str(truncated) in str(info.value)
+    corrupt = _write(tmp_path / "c.txt.gz", good[:20] + b"\x00" * 50 + good[70:])
+    with pytest.raises(CorruptFileError):
+        gseio.read_cell_table(corrupt)
+
+
+def test_zip_with_several_members(tmp_path):
+    path = tmp_path / "two.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("a.txt", _text())
+        zf.writestr("b.txt", _text())
+    with pytest.raises(FormatError, match="holds 2 files"):
+        gseio.read_cell_table(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CorruptFileError, match="does not exist"):
+        gseio.read_cell_table(tmp_path / "nope.txt")
+
+
+def test_latin1_gene_names_are_kept(tmp_path):
+    adata = gseio.read_cell_table(_write(tmp_path / "l.txt", "caf\xe9\t3\nb\t1\n".encode("latin-1")))
+    assert adata.var_names.tolist() == ["café", "b"]

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+
+import anndata as ad
+import pytest
+from click.testing import CliRunner
+
+import gseio
+from gseio.cli import main
+from gseio.export.template import RAW_FILES
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_help_explains_itself(runner):
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for word in ("build", "demo", "formats", "GEO"):
+        assert word in result.output
+    result = runner.invoke(main, ["build", "--help"])
+    assert result.exit_code == 0
+    for option in ("--outdir", "--on-error", "--pattern", "--quiet", "--overwrite", "Exit status"):
+        assert option in result.output
+
+
+def test_build_demo_writes_template_and_h5ad_with_summary(runner, demo_dir, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["build", str(demo_dir), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted([*RAW_FILES, "GSE_demo_RAW.h5ad"])
+    expected = gseio.read_gse_dir(demo_dir)
+    h5 = ad.read_h5ad(out / "GSE_demo_RAW.h5ad")
+    assert (h5.X != expected.X).nnz == 0
+    assert (gseio.read_template(out).X != expected.X).nnz == 0
+    assert f"cells       {expected.n_obs:,}" in result.output
+    assert f"genes       {expected.n_vars:,}" in result.output
+    assert f"non-zeros   {expected.X.nnz:,}" in result.output
+    assert f"files read  {expected.n_obs:,} (skipped 0, ignored 1)" in result.output
+    assert "time " in result.output
+
+
+def test_existing_outputs_are_refused_then_replaced_with_overwrite(runner, demo_dir, tmp_path):
+    out = tmp_path / "out"
+    assert runner.invoke(main, ["build", str(demo_dir), "-o", str(out), "-q"]).exit_code == 0
+    again = runner.invoke(main, ["build", str(demo_dir), "-o", str(out), "-q"])
+    assert again.exit_code == 1
+    assert "exist already" in again.output
+    assert "--overwrite" in again.output
+    replaced = runner.invoke(main, ["build", str(demo_dir), "-o", str(out), "-q", "--overwrite", "--name", "x"])
+    assert replaced.exit_code == 0
+    assert replaced.output == ""  # quiet: no summary
+    assert (out / "x.h5ad").exists()
+
+
+def test_bad_input_fails_cleanly_and_writes_nothing(runner, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "GSM1_a.txt").write_text("A\t1\nB\t2\n")
+    (src / "GSM2_b.txt.gz").write_bytes(gzip.compress(b"A\t1\nB\tNaN\n"))
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["build", str(src), "-o", str(out)])
+    assert result.exit_code == 1
+    assert "GSM2_b.txt.gz" in result.output
+    assert "missing or NaN" in result.output
+    assert not out.exists() or list(out.iterdir()) == []
+
+    skipped = runner.invoke(main, ["build", str(src), "-o", str(out), "--on-error", "skip"])
+    assert skipped.exit_code == 0, skipped.output
+    assert "skipped 1" in skipped.output
+    assert "skipped     GSM2_b.txt.gz: InvalidValueError" in skipped.output
+    assert gseio.read_template(out).obs_names.tolist() == ["a"]
+
+
+def test_usage_errors_exit_2(runner, tmp_path):
+    assert runner.invoke(main, ["build", str(tmp_path)]).exit_code == 2  # no -o
+    assert runner.invoke(main, ["build", str(tmp_path / "missing"), "-o", "x"]).exit_code == 2
+
+
+def test_demo_command_and_formats(runner, tmp_path):
+    result = runner.invoke(main, ["demo", str(tmp_path / "d"), "--cells-per-plate", "4"])
+    assert result.exit_code == 0
+    assert "wrote 12 per-cell count files" in result.output
+    assert runner.invoke(main, ["demo", str(tmp_path / "d")]).exit_code == 1  # not empty any more
+    assert "cell_table" in runner.invoke(main, ["formats"]).output
+
+
+def test_console_script_and_module_entry_points(tmp_path):
+    for command in (["gseio", "--version"], [sys.executable, "-m", "gseio", "--version"]):
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        assert gseio.__version__ in done.stdout
