@@ -7,7 +7,7 @@ the same run and each in a fresh subprocess (so peak RSS is the method's own):
 - ``decompress-isal`` / ``decompress-zlib``: only decompress every file (the floor);
 - ``naive-loop``: pandas.read_csv per file, transpose, coo_matrix, sparse.vstack onto
   the running matrix (the loop in ../shared/TEMPLATE_FORMAT.md);
-- ``gseio``: gseio.read_gse_dir.
+- ``gseio``: gseio.read_gse_dir (default: a thread per core); ``gseio-1-thread``: n_jobs=1.
 
 Usage::
 
@@ -80,10 +80,10 @@ def run_method(method: str, folder: Path) -> dict:
             del df, row
             gc.collect()
         result = {"nnz": int(matrix.nnz), "shape": list(matrix.shape)}
-    elif method == "gseio":
+    elif method.startswith("gseio"):
         import gseio
 
-        adata = gseio.read_gse_dir(folder)
+        adata = gseio.read_gse_dir(folder, n_jobs=1 if method == "gseio-1-thread" else None)
         result = {"nnz": int(adata.X.nnz), "shape": list(adata.shape)}
     else:
         raise SystemExit(f"unknown method {method}")
@@ -119,7 +119,7 @@ def main() -> None:
     folder = generate(args.data, args.files, args.genes, args.detected)
     print(f"data: {folder} ({args.files} files; generated/cached in {time.perf_counter() - t0:.1f} s)")
     rows = {}
-    for method in ("decompress-isal", "decompress-zlib", "gseio", "naive-loop"):
+    for method in ("decompress-isal", "decompress-zlib", "gseio", "gseio-1-thread", "naive-loop"):
         repeats = args.naive_repeats if method == "naive-loop" else args.repeats
         runs = [measure(method, folder) for _ in range(repeats)]
         rows[method] = {

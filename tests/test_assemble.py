@@ -232,5 +232,5 @@ def test_dtype_option(tmp_path):
     _write_cell(tmp_path / "a.txt", {"A": 1, "B": 2})
     assert gseio.read_gse_dir(tmp_path).X.dtype == np.float32
     assert gseio.read_gse_dir(tmp_path, dtype="float64").X.dtype == np.float64
-    with pytest.raises(ValueError, match="dtype must be"):
+    with pytest.raises(ValueError, match="dtype must be one of"):
         gseio.read_gse_dir(tmp_path, dtype="int8")

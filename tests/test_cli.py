@@ -41,7 +41,8 @@ def test_build_demo_writes_template_and_h5ad_with_summary(runner, demo_dir, tmp_
     assert f"cells       {expected.n_obs:,}" in result.output
     assert f"genes       {expected.n_vars:,}" in result.output
     assert f"non-zeros   {expected.X.nnz:,}" in result.output
-    assert f"files read  {expected.n_obs:,} (skipped 0, ignored 1)" in result.output
+    assert f"files read  {expected.n_obs:,} (skipped 0, ignored 2)" in result.output
+    assert "ignored     filelist.txt: file list or checksums" in result.output
     assert "time " in result.output
 
 
@@ -86,7 +87,16 @@ def test_demo_command_and_formats(runner, tmp_path):
     result = runner.invoke(main, ["demo", str(tmp_path / "d"), "--cells-per-plate", "4"])
     assert result.exit_code == 0
     assert "wrote 12 per-cell count files" in result.output
-    assert runner.invoke(main, ["demo", str(tmp_path / "d")]).exit_code == 1  # not empty any more
+    again = runner.invoke(main, ["demo", str(tmp_path / "d")])  # an earlier demo is replaced
+    assert again.exit_code == 0
+    assert "wrote 144 per-cell count files" in again.output
+    assert len(list((tmp_path / "d").glob("*.gz"))) == 144
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "data.txt").write_text("mine")
+    refused = runner.invoke(main, ["demo", str(tmp_path / "other")])
+    assert refused.exit_code == 1
+    assert "not a gseio demo folder" in refused.output
+    assert (tmp_path / "other" / "data.txt").read_text() == "mine"
     assert "cell_table" in runner.invoke(main, ["formats"]).output
 
 

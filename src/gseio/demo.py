@@ -20,6 +20,7 @@ import numpy as np
 
 __all__ = ["make_demo"]
 
+_MARKER = ".gseio-demo"  # lists the files a demo wrote, so running the demo again can replace them
 _HTSEQ_COUNTERS = (
     "__no_feature",
     "__ambiguous",
@@ -62,7 +63,8 @@ def make_demo(
     Parameters
     ----------
     path
-        The folder to create (it must not exist or be empty).
+        The folder to create. It must not exist, be empty, or hold an earlier demo
+        (which is then replaced).
     n_plates, cells_per_plate
         Layout: one GSM (and one file) per cell, ``n_plates * cells_per_plate`` cells.
     n_genes
@@ -75,9 +77,14 @@ def make_demo(
     The folder.
     """
     path = Path(path)
+    marker = path / _MARKER
     if path.exists() and any(path.iterdir()):
-        raise FileExistsError(f"{path} exists and is not empty")
+        if not marker.is_file():
+            raise FileExistsError(f"{path} exists, is not empty and is not a gseio demo folder")
+        for old in marker.read_text(encoding="utf-8").split():  # an earlier demo: regenerate it
+            (path / old).unlink(missing_ok=True)
     path.mkdir(parents=True, exist_ok=True)
+    written = []
     rng = np.random.default_rng(seed)
     n_cells = n_plates * cells_per_plate
     genes = _gene_names(n_genes)
@@ -105,6 +112,8 @@ def make_demo(
         file_name = f"{gsm}_{name}.counts.txt.gz"
         with gzip.open(path / file_name, "wt", encoding="utf-8", newline="\n", compresslevel=6) as fh:
             fh.write("\n".join(lines) + "\n")
+        written.append(file_name)
         filelist.append(f"{file_name}\t{file_name}\t01/01/2024\t{(path / file_name).stat().st_size}\tGZ")
     (path / "filelist.txt").write_text("\n".join(filelist) + "\n", encoding="utf-8")
+    marker.write_text("\n".join([*written, "filelist.txt", _MARKER]) + "\n", encoding="utf-8")
     return path

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,11 +92,14 @@ def _prepare(data: bytes, path: Path) -> _Layout:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     data = _strip_comments(data)
-    lines = data.split(b"\n", 1) if data else [b""]
-    while len(lines) > 1 and not lines[0].strip():  # skip leading blank lines
-        lines = lines[1].split(b"\n", 1)
-    data = b"\n".join(lines)
-    first = lines[0].rstrip(b"\r")
+    start = 0
+    while True:  # the first non-blank line, without copying the data
+        end = data.find(b"\n", start)
+        first = data[start:] if end < 0 else data[start:end]
+        if first.strip() or end < 0:
+            break
+        start = end + 1
+    first = first.rstrip(b"\r")
     if not first.strip():
         raise FormatError("no data lines (only blank or comment lines)", path=path)
     if b"\t" in first:
@@ -110,8 +114,9 @@ def _prepare(data: bytes, path: Path) -> _Layout:
             path=path,
         )
     if delimiter == " ":  # runs of blanks separate fields; Arrow wants one delimiter byte
-        data = re.sub(rb"[ \t]+", b"\t", data)
+        data = re.sub(rb"[ \t]+", b"\t", data[start:])
         data = re.sub(rb"(?m)^\t|\t(?=\r?$)", b"", data)
+        start, end = 0, data.find(b"\n")
         delimiter = "\t"
         first = re.sub(rb"[ \t]+", b"\t", first.strip())
     fields = first.split(delimiter.encode())
@@ -122,11 +127,9 @@ def _prepare(data: bytes, path: Path) -> _Layout:
             path=path,
         )
     if _is_number(fields[1]):
-        return _Layout(data, delimiter, None, 0)
+        return _Layout(data if start == 0 else data[start:], delimiter, None, 0)
     header = [f.strip().strip(b'"').decode("utf-8", "replace") for f in fields]
-    newline = data.find(b"\n")
-    body = b"" if newline < 0 else data[newline + 1 :]
-    return _Layout(body, delimiter, header, 1)
+    return _Layout(b"" if end < 0 else data[end + 1 :], delimiter, header, 1)
 
 
 def sniff(head: bytes, name: str) -> bool:
@@ -171,23 +174,27 @@ class GeneBlockCache:
     def __init__(self, max_entries: int = 16) -> None:
         self._entries: OrderedDict[int, list[tuple[pa.Array, str, _BlockInfo]]] = OrderedDict()
         self._max = max_entries
+        self._lock = threading.Lock()  # readers share one cache across threads
 
     def get(self, column: pa.Array, policy: str) -> _BlockInfo | None:
         """Return the cached info for an equal gene column read under the same policy."""
-        for cached, cached_policy, info in self._entries.get(len(column), ()):
+        with self._lock:
+            candidates = list(self._entries.get(len(column), ()))
+        for cached, cached_policy, info in candidates:
             if cached_policy == policy and cached.equals(column):
                 return info
         return None
 
     def put(self, column: pa.Array, policy: str, info: _BlockInfo) -> None:
         """Remember ``info`` for ``column``."""
-        self._entries.setdefault(len(column), []).insert(0, (column, policy, info))
-        self._entries.move_to_end(len(column))
-        while sum(len(v) for v in self._entries.values()) > self._max:
-            key = next(iter(self._entries))
-            self._entries[key].pop()
-            if not self._entries[key]:
-                del self._entries[key]
+        with self._lock:
+            self._entries.setdefault(len(column), []).insert(0, (column, policy, info))
+            self._entries.move_to_end(len(column))
+            while sum(len(v) for v in self._entries.values()) > self._max:
+                key = next(iter(self._entries))
+                self._entries[key].pop()
+                if not self._entries[key]:
+                    del self._entries[key]
 
 
 def _block_info(column: pa.Array, policy: DuplicateGenes, path: Path, header_lines: int) -> _BlockInfo:
@@ -245,8 +252,9 @@ def _parse(layout: _Layout, path: Path) -> tuple[pa.Array, np.ndarray]:
     def read(count_type: pa.DataType) -> pa.Table:
         return pacsv.read_csv(
             pa.BufferReader(layout.body),
-            # column types are fixed, so blocks need no type inference and parse in parallel
-            read_options=pacsv.ReadOptions(column_names=["gene", "count"], use_threads=True, block_size=1 << 19),
+            # one block: no chunks to combine; files are parsed in parallel by the caller's threads
+            read_options=pacsv.ReadOptions(column_names=["gene", "count"], use_threads=False,
+                                           block_size=max(1 << 20, len(layout.body) + 1)),
             parse_options=pacsv.ParseOptions(delimiter=layout.delimiter),
             convert_options=pacsv.ConvertOptions(column_types={"gene": pa.binary(), "count": count_type}),
         )
