@@ -234,3 +234,32 @@ def test_dtype_option(tmp_path):
     assert gseio.read_gse_dir(tmp_path, dtype="float64").X.dtype == np.float64
     with pytest.raises(ValueError, match="dtype must be one of"):
         gseio.read_gse_dir(tmp_path, dtype="int8")
+
+
+def test_same_result_for_any_number_of_threads(demo_dir):
+    one = gseio.read_gse_dir(demo_dir, n_jobs=1)
+    for n_jobs in (2, 3, None, -1):
+        other = gseio.read_gse_dir(demo_dir, n_jobs=n_jobs)
+        assert other.obs_names.tolist() == one.obs_names.tolist()
+        assert other.var_names.tolist() == one.var_names.tolist()
+        assert (other.X != one.X).nnz == 0
+        assert other.X.dtype == one.X.dtype
+
+
+def test_first_error_in_path_order_is_raised_with_threads(tmp_path):
+    for i in range(30):
+        _write_cell(tmp_path / f"GSM{i:03d}_c.txt", {"A": i + 1})
+    (tmp_path / "GSM010_c.txt").write_text("A\t1\nB\tbad\nC\t2\n")
+    (tmp_path / "GSM020_c.txt").write_text("")
+    for n_jobs in (1, 2, 4):
+        with pytest.raises(InvalidValueError, match=r"GSM010_c\.txt"):
+            gseio.read_gse_dir(tmp_path, n_jobs=n_jobs)
+
+
+def test_single_file_readers_record_provenance(tmp_path):
+    path = _write_cell(tmp_path / "GSM1_a.txt", {"A": 1})
+    for adata in (gseio.read_cell_table(path), gseio.read(path), gseio.read(path, format="cell_table")):
+        prov = adata.uns["gseio"]
+        assert prov["input"] == str(path.resolve())
+        assert prov["files"].tolist() == ["GSM1_a.txt"]
+        assert prov["version"] == gseio.__version__

@@ -45,7 +45,8 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
     blocks = _code_blocks(quick_start)
     assert len(blocks) == 2
     demo, tests = blocks
-    assert "gseio demo" in demo and "gseio build" in demo
+    assert "gseio demo" in demo
+    assert "gseio build" in demo
     assert "pytest" in tests
     assert tests in Path(REPO / ".ci" / "run").read_text().splitlines()
 

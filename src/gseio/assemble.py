@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,9 @@ from ._piece import DuplicateGenes, GeneBlock, Piece
 from ._version import __version__
 from .errors import GseioWarning, InputError
 from .geo import sample_of
+
+if TYPE_CHECKING:
+    from anndata import AnnData
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +115,7 @@ class Assembler:
         frame.index = _unique_obs_names(self._cells, frame.get("sample"))
         return frame
 
-    def finish(self, *, gene_order: GeneOrder = "first_seen", dtype: DType = "auto") -> Any:
+    def finish(self, *, gene_order: GeneOrder = "first_seen", dtype: DType = "auto") -> AnnData:
         """Build the AnnData: ``X`` CSR cells x genes, ``obs`` as collected."""
         import anndata as ad
 
@@ -199,21 +202,28 @@ def assemble_files(
     on_error: OnError = "raise",
     progress: bool = False,
     n_jobs: int | None = None,
-    skipped: list[tuple[str, str]] | None = None,
-) -> Any:
+    input_path: Path | None = None,
+    ignored: Sequence[tuple[str, str]] = (),
+    options: dict[str, Any] | None = None,
+) -> AnnData:
     """Read ``files`` and assemble them; the engine behind every public reader.
 
-    ``skipped`` collects ``(relative path, reason)`` for files left out under
-    ``on_error="skip"``.
+    ``input_path`` (default ``root``), ``ignored`` (``(relative path, reason)`` of files
+    discovery left out) and ``options`` (as the user gave them) go to the provenance.
     """
     from tqdm.auto import tqdm
 
     from .readers.cell_table import GeneBlockCache
 
-    for option, value, allowed in (("on_error", on_error, ("raise", "skip")),
-                                   ("dtype", dtype, ("auto", "float32", "float64")),
-                                   ("gene_order", gene_order, ("first_seen", "sorted")),
-                                   ("duplicate_genes", duplicate_genes, ("sum", "first", "error"))):
+    started = time.perf_counter()
+    skipped: list[tuple[str, str]] = []
+
+    for option, value, allowed in (
+        ("on_error", on_error, ("raise", "skip")),
+        ("dtype", dtype, ("auto", "float32", "float64")),
+        ("gene_order", gene_order, ("first_seen", "sorted")),
+        ("duplicate_genes", duplicate_genes, ("sum", "first", "error")),
+    ):
         if value not in allowed:
             raise ValueError(f"{option} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
     if format is not None:
@@ -235,24 +245,45 @@ def assemble_files(
                 piece.data = piece.data.astype(np.float32)
         return pieces
 
+    read_files: list[str] = []
     results = _ordered_map(read_one, files, n_jobs=_resolve_jobs(n_jobs, len(files)))
-    for path, result in tqdm(zip(files, results, strict=True), total=len(files), desc="reading", unit="file",
-                             disable=not progress, dynamic_ncols=True):
+    for path, result in tqdm(
+        zip(files, results, strict=True),
+        total=len(files),
+        desc="reading",
+        unit="file",
+        disable=not progress,
+        dynamic_ncols=True,
+    ):
         rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
         if isinstance(result, InputError):
             if on_error == "raise":
                 results.close()
                 raise result
             logger.warning("skipped %s: %s", rel, result.reason)
-            if skipped is not None:
-                skipped.append((rel, f"{type(result).__name__}: {result.reason}"))
+            skipped.append((rel, f"{type(result).__name__}: {result.reason}"))
             continue
+        read_files.append(rel)
         for piece in result:
             assembler.add(piece, sample=sample_of(path.name), source_file=rel)
+    if assembler.n_cells == 0 and skipped:
+        raise InputError(
+            f"every one of the {len(files)} count files was skipped; first: {skipped[0][0]}: {skipped[0][1]}",
+            path=input_path or root,
+        )
     adata = assembler.finish(gene_order=gene_order, dtype=dtype)
-    adata.uns["gseio"] = {"n_duplicate_gene_rows": assembler.n_duplicate_genes}
+    if options is None:
+        options = {"format": format, "duplicate_genes": duplicate_genes, "dtype": dtype}
+    adata.uns["gseio"] = _provenance(
+        input_path=input_path or root,
+        files=read_files,
+        skipped=skipped,
+        ignored=ignored,
+        options=options,
+        n_duplicate_gene_rows=assembler.n_duplicate_genes,
+        seconds=time.perf_counter() - started,
+    )
     return adata
-
 
 
 def _resolve_jobs(n_jobs: int | None, n_files: int) -> int:
@@ -293,7 +324,7 @@ def read(
     format: str | None = None,
     duplicate_genes: DuplicateGenes = "sum",
     dtype: DType = "auto",
-) -> Any:
+) -> AnnData:
     """Read one file of any known format into an AnnData (cells x genes).
 
     Parameters
@@ -306,7 +337,9 @@ def read(
         As for :func:`read_gse_dir`.
     """
     path = Path(path)
-    return assemble_files([path], root=path.parent, format=format, duplicate_genes=duplicate_genes, dtype=dtype)
+    return assemble_files(
+        [path], root=path.parent, input_path=path, format=format, duplicate_genes=duplicate_genes, dtype=dtype
+    )
 
 
 def read_gse_dir(
@@ -320,7 +353,7 @@ def read_gse_dir(
     dtype: DType = "auto",
     n_jobs: int | None = None,
     progress: bool = False,
-) -> Any:
+) -> AnnData:
     """Assemble a GEO series' supplementary folder into one AnnData.
 
     Every count file under ``path`` (searched recursively, in sorted path order)
@@ -373,7 +406,6 @@ def read_gse_dir(
     ~gseio.errors.InputError
         A bad file (with ``on_error="raise"``), or nothing readable in ``path``.
     """
-    started = time.perf_counter()
     root = Path(path)
     if not root.is_dir():
         raise InputError("not a folder; read a single file with gseio.read()", path=root)
@@ -383,7 +415,6 @@ def read_gse_dir(
         raise InputError(
             f"no count files found{': ignored ' + listed if listed else ' (the folder is empty)'}", path=root
         )
-    skipped: list[tuple[str, str]] = []
     options = {
         "pattern": pattern,
         "format": format,
@@ -391,8 +422,9 @@ def read_gse_dir(
         "duplicate_genes": duplicate_genes,
         "gene_order": gene_order,
         "dtype": dtype,
+        "n_jobs": n_jobs,
     }
-    adata = assemble_files(
+    return assemble_files(
         files,
         root=root,
         format=format,
@@ -402,33 +434,17 @@ def read_gse_dir(
         on_error=on_error,
         progress=progress,
         n_jobs=n_jobs,
-        skipped=skipped,
-    )
-    if adata.n_obs == 0:
-        raise InputError(
-            f"every one of the {len(files)} count files was skipped; first: {skipped[0][0]}: {skipped[0][1]}",
-            path=root,
-        )
-    skipped_set = {p for p, _ in skipped}
-    read_files = [p.relative_to(root).as_posix() for p in files]
-    adata.uns["gseio"] = _provenance(
-        root=root,
-        files=[p for p in read_files if p not in skipped_set],
-        skipped=skipped,
         ignored=ignored,
         options=options,
-        n_duplicate_gene_rows=adata.uns["gseio"]["n_duplicate_gene_rows"],
-        seconds=time.perf_counter() - started,
     )
-    return adata
 
 
 def _provenance(
     *,
-    root: Path,
+    input_path: Path,
     files: list[str],
-    skipped: list[tuple[str, str]],
-    ignored: list[tuple[str, str]],
+    skipped: Sequence[tuple[str, str]],
+    ignored: Sequence[tuple[str, str]],
     options: dict[str, Any],
     n_duplicate_gene_rows: int,
     seconds: float,
@@ -440,7 +456,7 @@ def _provenance(
 
     return {
         "version": __version__,
-        "input": str(root.resolve()),
+        "input": str(input_path.resolve()),
         "files": strings(files),
         "skipped_files": strings(p for p, _ in skipped),
         "skipped_reasons": strings(r for _, r in skipped),

@@ -83,7 +83,11 @@ def _summary(*, adata: Any, input_dir: Path, outputs: list[Path], seconds: float
     help="Output folder for the template files and the .h5ad (created if missing).",
 )
 @click.option("--name", default=None, help="Name of the h5ad file (default: the input folder's name).")
-@click.option("--pattern", default=None, help="Only read files whose path matches this glob, e.g. GSM*.txt.gz (quote it in the shell).")
+@click.option(
+    "--pattern",
+    default=None,
+    help="Only read files whose path matches this glob, e.g. GSM*.txt.gz (quote it in the shell).",
+)
 @click.option(
     "--format",
     "format_",

@@ -253,8 +253,9 @@ def _parse(layout: _Layout, path: Path) -> tuple[pa.Array, np.ndarray]:
         return pacsv.read_csv(
             pa.BufferReader(layout.body),
             # one block: no chunks to combine; files are parsed in parallel by the caller's threads
-            read_options=pacsv.ReadOptions(column_names=["gene", "count"], use_threads=False,
-                                           block_size=max(1 << 20, len(layout.body) + 1)),
+            read_options=pacsv.ReadOptions(
+                column_names=["gene", "count"], use_threads=False, block_size=max(1 << 20, len(layout.body) + 1)
+            ),
             parse_options=pacsv.ParseOptions(delimiter=layout.delimiter),
             convert_options=pacsv.ConvertOptions(column_types={"gene": pa.binary(), "count": count_type}),
         )
@@ -385,9 +386,11 @@ def read_cell_table(
     """
     from ..assemble import assemble_files
 
+    path = Path(path)
     return assemble_files(
-        [Path(path)],
-        root=Path(path).parent,
+        [path],
+        root=path.parent,
+        input_path=path,
         format="cell_table",
         duplicate_genes=duplicate_genes,
         dtype=dtype,
