@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
-
-DuplicateGenes = Literal["sum", "first", "error"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)

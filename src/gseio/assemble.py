@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,8 @@ from scipy import sparse
 
 from . import _registry
 from ._discover import discover
-from ._piece import DuplicateGenes, GeneBlock, Piece
+from ._options import DType, DuplicateGenes, GeneOrder, OnError
+from ._piece import GeneBlock, Piece
 from ._version import __version__
 from .errors import GseioWarning, InputError
 from .geo import sample_of
@@ -44,9 +45,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["Assembler", "assemble_files", "read", "read_gse_dir"]
 
-GeneOrder = Literal["first_seen", "sorted"]
-DType = Literal["auto", "float32", "float64"]
-OnError = Literal["raise", "skip"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -218,14 +216,14 @@ def assemble_files(
     started = time.perf_counter()
     skipped: list[tuple[str, str]] = []
 
-    for option, value, allowed in (
-        ("on_error", on_error, ("raise", "skip")),
-        ("dtype", dtype, ("auto", "float32", "float64")),
-        ("gene_order", gene_order, ("first_seen", "sorted")),
-        ("duplicate_genes", duplicate_genes, ("sum", "first", "error")),
+    for option, value, choices in (
+        ("on_error", on_error, OnError),
+        ("dtype", dtype, DType),
+        ("gene_order", gene_order, GeneOrder),
+        ("duplicate_genes", duplicate_genes, DuplicateGenes),
     ):
-        if value not in allowed:
-            raise ValueError(f"{option} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+        if value not in get_args(choices):
+            raise ValueError(f"{option} must be one of {', '.join(map(repr, get_args(choices)))}, not {value!r}")
     if format is not None:
         _registry.get_format(format)  # an unknown name fails before any file is read
     cache = GeneBlockCache()

@@ -12,14 +12,24 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_args
 
 import click
 
+from ._options import DuplicateGenes, GeneOrder, OnError
 from ._version import __version__
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 EXIT_ERROR = 1
+
+
+def _choice(flag: str, choices: Any, help: str) -> Callable[[F], F]:
+    """A ``click.Choice`` option built from the API's ``Literal`` type; its first value is the default."""
+    values = list(get_args(choices))
+    return click.option(flag, type=click.Choice(values), default=values[0], show_default=True, help=help)
 
 
 def _fail(error: Exception) -> None:
@@ -95,27 +105,9 @@ def _summary(*, adata: Any, input_dir: Path, outputs: list[Path], seconds: float
     metavar="FORMAT",
     help="Read every file as this format instead of detecting it (see 'gseio formats').",
 )
-@click.option(
-    "--on-error",
-    type=click.Choice(["raise", "skip"]),
-    default="raise",
-    show_default=True,
-    help="'raise': stop at the first bad file; 'skip': leave bad files out and list them.",
-)
-@click.option(
-    "--duplicate-genes",
-    type=click.Choice(["sum", "first", "error"]),
-    default="sum",
-    show_default=True,
-    help="What to do with a gene name repeated inside one file.",
-)
-@click.option(
-    "--gene-order",
-    type=click.Choice(["first_seen", "sorted"]),
-    default="first_seen",
-    show_default=True,
-    help="Order of the genes (columns).",
-)
+@_choice("--on-error", OnError, "'raise': stop at the first bad file; 'skip': leave bad files out and list them.")
+@_choice("--duplicate-genes", DuplicateGenes, "What to do with a gene name repeated inside one file.")
+@_choice("--gene-order", GeneOrder, "Order of the genes (columns).")
 @click.option(
     "--overwrite", is_flag=True, help="Replace outputs that exist already (once the new ones are complete)."
 )
@@ -159,7 +151,7 @@ def build(
             pattern=pattern,
             format=format_,
             on_error=on_error,  # type: ignore[arg-type]
-            duplicate_genes=duplicate_genes,
+            duplicate_genes=duplicate_genes,  # type: ignore[arg-type]
             gene_order=gene_order,  # type: ignore[arg-type]
             progress=not quiet and sys.stderr.isatty(),
         )

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _open
-from .._piece import DuplicateGenes, GeneBlock, Piece
+from .._options import DuplicateGenes
+from .._piece import GeneBlock, Piece
 from .._registry import FormatSpec, register_format
 from ..errors import FormatError, InvalidValueError
 from ..geo import cell_id_from_name
