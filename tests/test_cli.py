@@ -104,3 +104,12 @@ def test_console_script_and_module_entry_points(tmp_path):
     for command in (["gseio", "--version"], [sys.executable, "-m", "gseio", "--version"]):
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         assert gseio.__version__ in done.stdout
+
+
+def test_progress_bar_goes_to_stderr_only_when_asked(demo_dir, capsys):
+    gseio.read_gse_dir(demo_dir, progress=True)
+    err = capsys.readouterr().err
+    assert "reading: 100%" in err
+    assert "144/144" in err
+    gseio.read_gse_dir(demo_dir)
+    assert capsys.readouterr().err == ""
