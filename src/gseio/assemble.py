@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,15 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 import numpy as np
-import pandas as pd
-from scipy import sparse
 
 from . import _registry
+from ._assembler import Assembler, exact_in_float32
 from ._discover import discover
 from ._options import DType, DuplicateGenes, GeneOrder, OnError
-from ._piece import GeneBlock, Piece
+from ._piece import Piece
 from ._version import __version__
-from .errors import GseioWarning, InputError
+from .errors import InputError
 from .geo import sample_of
 
 if TYPE_CHECKING:
@@ -48,145 +46,6 @@ __all__ = ["Assembler", "assemble_files", "read", "read_gse_dir"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-_FLOAT32_EXACT = 2**24  # every integer below this is exact in float32
-
-
-class Assembler:
-    """Collect pieces and build one CSR matrix with an outer join on gene names."""
-
-    def __init__(self) -> None:
-        self._gene_pos: dict[str, int] = {}
-        self._maps: dict[str, np.ndarray] = {}
-        self._indptr: list[np.ndarray] = [np.zeros(1, dtype=np.int64)]
-        self._indices: list[np.ndarray] = []
-        self._data: list[np.ndarray] = []
-        self._nnz = 0
-        self._cells: list[str] = []
-        self._const: dict[str, list[tuple[int, Any]]] = {}
-        self._extra: dict[str, list[tuple[int, np.ndarray]]] = {}
-        self.n_duplicate_genes = 0
-
-    @property
-    def n_cells(self) -> int:
-        """Cells added so far."""
-        return len(self._cells)
-
-    def _global_positions(self, block: GeneBlock) -> np.ndarray:
-        positions = self._maps.get(block.key)
-        if positions is None:
-            pos = self._gene_pos
-            positions = np.fromiter(
-                (pos.setdefault(g, len(pos)) for g in block.names), dtype=np.int64, count=len(block.names)
-            )
-            self._maps[block.key] = positions
-        return positions
-
-    def add(self, piece: Piece, **columns: Any) -> None:
-        """Append a piece's cells; ``columns`` are obs values shared by all its cells."""
-        start = self.n_cells
-        positions = self._global_positions(piece.genes)
-        self._indices.append(positions[piece.indices].astype(np.int32, copy=False))
-        self._data.append(piece.data)
-        self._indptr.append(piece.indptr[1:] + self._nnz)
-        self._nnz += piece.nnz
-        self._cells.extend(piece.cells)
-        self.n_duplicate_genes += piece.genes.n_duplicates
-        for name, value in columns.items():
-            self._const.setdefault(name, []).append((start, value))
-        for name, values in piece.obs.items():
-            self._extra.setdefault(name, []).append((start, values))
-
-    def _obs(self) -> pd.DataFrame:
-        n = self.n_cells
-        obs: dict[str, Any] = {}
-        for name, runs in self._const.items():
-            counts = np.diff([start for start, _ in runs] + [n])
-            obs[name] = pd.Categorical(np.repeat(np.array([v for _, v in runs], dtype=object), counts))
-        obs["cell"] = np.array(self._cells, dtype=object)
-        for name, runs in self._extra.items():
-            column = np.full(n, np.nan)
-            for start, values in runs:
-                column[start : start + len(values)] = values
-            obs[name] = column
-        frame = pd.DataFrame(obs)
-        frame.index = _unique_obs_names(self._cells, frame.get("sample"))
-        return frame
-
-    def finish(self, *, gene_order: GeneOrder = "first_seen", dtype: DType = "auto") -> AnnData:
-        """Build the AnnData: ``X`` CSR cells x genes, ``obs`` as collected."""
-        import anndata as ad
-
-        names = np.array(list(self._gene_pos), dtype=object)
-        indptr = np.concatenate(self._indptr)
-        exact = all(d.dtype == np.float32 for d in self._data)
-        data = _drain(self._data, np.float32 if exact else np.float64)
-        indices = _drain(self._indices, np.int32)
-        if gene_order == "sorted":
-            order = np.argsort(names.astype(str), kind="stable")
-            rank = np.empty_like(order)
-            rank[order] = np.arange(order.size)
-            indices = rank[indices].astype(np.int32)
-            names = names[order]
-        elif gene_order != "first_seen":
-            raise ValueError(f"gene_order must be 'first_seen' or 'sorted', not {gene_order!r}")
-        if indptr[-1] <= np.iinfo(np.int32).max:
-            indptr = indptr.astype(np.int32)
-        data = data.astype(_choose_dtype(exact, dtype), copy=False)
-        X = sparse.csr_matrix((data, indices, indptr), shape=(self.n_cells, len(names)))
-        X.sum_duplicates()  # sorts each row's genes; sums genes a file repeated
-        var = pd.DataFrame(index=pd.Index(names.astype(str), name=None))
-        return ad.AnnData(X=X, obs=self._obs(), var=var)
-
-
-def _exact_in_float32(data: np.ndarray) -> bool:
-    return bool(np.all(data < _FLOAT32_EXACT)) and bool(np.all(np.floor(data) == data))
-
-
-def _drain(parts: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
-    """Concatenate ``parts`` into one new array, releasing each part once copied (halves the peak)."""
-    out = np.empty(sum(p.size for p in parts), dtype=dtype)
-    offset = 0
-    parts.reverse()
-    while parts:
-        part = parts.pop()
-        out[offset : offset + part.size] = part
-        offset += part.size
-    return out
-
-
-def _choose_dtype(exact: bool, dtype: DType) -> type[np.floating]:
-    if dtype == "float32":
-        return np.float32
-    if dtype == "float64":
-        return np.float64
-    if dtype != "auto":
-        raise ValueError(f"dtype must be 'auto', 'float32' or 'float64', not {dtype!r}")
-    return np.float32 if exact else np.float64
-
-
-def _unique_obs_names(cells: Sequence[str], samples: Iterable[str] | None) -> pd.Index:
-    names = pd.Index(cells, dtype=object)
-    if names.is_unique or samples is None:
-        return names if names.is_unique else _make_unique(names)
-    prefixed = pd.Index(
-        [c if c == s or c.startswith(f"{s}_") else f"{s}_{c}" for c, s in zip(cells, samples, strict=True)],
-        dtype=object,
-    )
-    return prefixed if prefixed.is_unique else _make_unique(prefixed)
-
-
-def _make_unique(names: pd.Index) -> pd.Index:
-    from anndata.utils import make_index_unique
-
-    n_dup = int(names.duplicated().sum())
-    warnings.warn(
-        f"{n_dup} cell names are repeated even with their sample prefixed; suffixes '-1', '-2', ... "
-        "were appended (see obs['cell'] and obs['source_file'] for the originals)",
-        GseioWarning,
-        stacklevel=4,
-    )
-    return make_index_unique(names)
 
 
 def assemble_files(
@@ -211,7 +70,7 @@ def assemble_files(
     """
     from tqdm.auto import tqdm
 
-    from .readers.cell_table import GeneBlockCache
+    from .readers._gene_blocks import GeneBlockCache
 
     started = time.perf_counter()
     skipped: list[tuple[str, str]] = []
@@ -239,7 +98,7 @@ def assemble_files(
         except InputError as e:
             return e
         for piece in pieces:  # integers below 2**24 are exact in float32: half the memory
-            if piece.data.dtype != np.float32 and _exact_in_float32(piece.data):
+            if piece.data.dtype != np.float32 and exact_in_float32(piece.data):
                 piece.data = piece.data.astype(np.float32)
         return pieces
 

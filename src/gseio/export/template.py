@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from .._assembler import exact_in_float32
 from ..errors import OutputError, TemplateError
 from ._atomic import atomic_outputs
 
@@ -47,7 +48,6 @@ CELL_ANNOTATION_COLUMNS = (
     "UMAP2",
 )
 NOT_AVAILABLE = "notAvailable"
-_FLOAT32_EXACT = 2**24
 
 
 def _check_names(names: pd.Index, what: str) -> list[str]:
@@ -184,9 +184,7 @@ def read_template(outdir: str | os.PathLike[str]) -> AnnData:
             f"{len(genes)} genes (the matrix must be cells x genes)",
             path=outdir / RAW_MATRIX,
         )
-    data = X.data
-    exact = data.size == 0 or (np.all(np.floor(data) == data) and np.all(np.abs(data) < _FLOAT32_EXACT))
-    X = X.astype(np.float32 if exact else np.float64)
+    X = X.astype(np.float32 if exact_in_float32(X.data) else np.float64)
     X.sort_indices()
     obs = pd.DataFrame(index=pd.Index(cells))
     annotation_path = outdir / CELL_ANNOTATION

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +29,7 @@ from .._piece import GeneBlock, Piece
 from .._registry import FormatSpec, register_format
 from ..errors import FormatError, InvalidValueError
 from ..geo import cell_id_from_name
+from ._gene_blocks import BlockInfo, GeneBlockCache
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -155,50 +154,7 @@ def sniff(head: bytes, name: str) -> bool:
     return len(values) >= 0.9 * len(rows) and numeric > 0 and numeric + missing >= 0.5 * len(rows)
 
 
-@dataclass(frozen=True, slots=True)
-class _BlockInfo:
-    block: GeneBlock
-    keep: np.ndarray | None  # rows that are genes (None: all rows)
-    special_rows: np.ndarray  # rows holding htseq-count counters
-    special_names: tuple[str, ...]
-
-
-class GeneBlockCache:
-    """Remembers recently seen gene columns so each is decoded only once.
-
-    Parameters
-    ----------
-    max_entries
-        How many distinct gene columns to keep.
-    """
-
-    def __init__(self, max_entries: int = 16) -> None:
-        self._entries: OrderedDict[int, list[tuple[pa.Array, str, _BlockInfo]]] = OrderedDict()
-        self._max = max_entries
-        self._lock = threading.Lock()  # readers share one cache across threads
-
-    def get(self, column: pa.Array, policy: str) -> _BlockInfo | None:
-        """Return the cached info for an equal gene column read under the same policy."""
-        with self._lock:
-            candidates = list(self._entries.get(len(column), ()))
-        for cached, cached_policy, info in candidates:
-            if cached_policy == policy and cached.equals(column):
-                return info
-        return None
-
-    def put(self, column: pa.Array, policy: str, info: _BlockInfo) -> None:
-        """Remember ``info`` for ``column``."""
-        with self._lock:
-            self._entries.setdefault(len(column), []).insert(0, (column, policy, info))
-            self._entries.move_to_end(len(column))
-            while sum(len(v) for v in self._entries.values()) > self._max:
-                key = next(iter(self._entries))
-                self._entries[key].pop()
-                if not self._entries[key]:
-                    del self._entries[key]
-
-
-def _block_info(column: pa.Array, policy: DuplicateGenes, path: Path, header_lines: int) -> _BlockInfo:
+def _block_info(column: pa.Array, policy: DuplicateGenes, path: Path, header_lines: int) -> BlockInfo:
     try:
         names = np.array([b.decode("utf-8") for b in column.to_pylist()], dtype=object)
     except UnicodeDecodeError:  # Latin-1 files exist; decoding them as such loses nothing
@@ -226,7 +182,7 @@ def _block_info(column: pa.Array, policy: DuplicateGenes, path: Path, header_lin
     keep = None if len(gene_rows) == len(names) else gene_rows
     block = GeneBlock.from_names(names if keep is None else names[keep], n_duplicates=n_dup)
     special_names = tuple("htseq_" + n[len(HTSEQ_SPECIAL_PREFIX) :] for n in names[special])
-    return _BlockInfo(block, keep, special, special_names)
+    return BlockInfo(block, keep, special, special_names)
 
 
 def _ragged_row(layout: _Layout) -> str | None:
