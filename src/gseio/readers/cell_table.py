@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from anndata import AnnData
 
-__all__ = ["GeneBlockCache", "read_cell_table"]
+__all__ = ["read_cell_table", "read_pieces", "sniff"]
 
 #: Header words that name the value column rather than the cell.
 GENERIC_VALUE_HEADERS = frozenset(
