@@ -37,14 +37,14 @@ def _gene_names(n_genes: int) -> list[str]:
 
 def _counts(rng: np.random.Generator, n_cells: int, n_genes: int, n_types: int) -> tuple[np.ndarray, np.ndarray]:
     """Negative-binomial counts with cell-type marker programmes; returns (counts, type)."""
-    base = rng.lognormal(mean=-1.0, sigma=1.8, size=n_genes)
+    base = rng.lognormal(mean=-1.0, sigma=2.2, size=n_genes)
     cell_type = np.arange(n_cells) % n_types
     means = np.tile(base, (n_cells, 1))
     markers = rng.permutation(n_genes - 20)[: 60 * n_types].reshape(n_types, 60)
     for t in range(n_types):
         means[np.ix_(cell_type == t, markers[t])] *= rng.uniform(8, 30, size=60)
     library = rng.lognormal(mean=0.0, sigma=0.35, size=(n_cells, 1))
-    means = means / means.sum(axis=1, keepdims=True) * 2e5 * library
+    means = means / means.sum(axis=1, keepdims=True) * 4e4 * library
     dispersion = 0.6
     counts = rng.negative_binomial(1 / dispersion, 1 / (1 + means * dispersion))
     return counts, cell_type
