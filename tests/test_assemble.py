@@ -208,13 +208,13 @@ def test_empty_or_missing_folder(tmp_path):
     (tmp_path / "README.txt").write_text("x")
     with pytest.raises(InputError, match=r"ignored README.txt \(documentation\)"):
         gseio.read_gse_dir(tmp_path)
-    with pytest.raises(InputError, match="not a folder"):
+    with pytest.raises(InputError, match="neither a folder nor a tar archive"):
         gseio.read_gse_dir(tmp_path / "README.txt")
 
 
 def test_all_files_skipped_is_an_error(tmp_path):
     (tmp_path / "a.txt").write_text("A\tx\n")
-    with pytest.raises(InputError, match="every one of the 1 count files was skipped"):
+    with pytest.raises(InputError, match="every one of the 1 inputs was skipped"):
         gseio.read_gse_dir(tmp_path, on_error="skip")
 
 

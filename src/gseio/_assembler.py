@@ -39,6 +39,7 @@ class Assembler:
         self._cells: list[str] = []
         self._const: dict[str, list[tuple[int, Any]]] = {}
         self._extra: dict[str, list[tuple[int, np.ndarray]]] = {}
+        self._var: dict[str, dict[int, Any]] = {}
         self.n_duplicate_genes = 0
 
     @property
@@ -54,6 +55,11 @@ class Assembler:
                 (pos.setdefault(g, len(pos)) for g in block.names), dtype=np.int64, count=len(block.names)
             )
             self._maps[block.key] = positions
+            for column, values in block.annotations.items():  # the first known value of a gene wins
+                known = self._var.setdefault(column, {})
+                for position, value in zip(positions.tolist(), values.tolist(), strict=True):
+                    if position not in known and not _missing(value):
+                        known[position] = value
         return positions
 
     def add(self, piece: Piece, **columns: Any) -> None:
@@ -96,6 +102,7 @@ class Assembler:
         exact = all(d.dtype == np.float32 for d in self._data)
         data = _drain(self._data, np.float32 if exact else np.float64)
         indices = _drain(self._indices, np.int32)
+        order = None
         if gene_order == "sorted":
             order = np.argsort(names.astype(str), kind="stable")
             rank = np.empty_like(order)
@@ -109,8 +116,27 @@ class Assembler:
         data = data.astype(_choose_dtype(exact, dtype), copy=False)
         X = sparse.csr_matrix((data, indices, indptr), shape=(self.n_cells, len(names)))
         X.sum_duplicates()  # sorts each row's genes; sums genes a file repeated
-        var = pd.DataFrame(index=pd.Index(names.astype(str), name=None))
+        var = pd.DataFrame(
+            {column: _var_column(known, len(names), order) for column, known in self._var.items()},
+            index=pd.Index(names.astype(str), name=None),
+        )
         return ad.AnnData(X=X, obs=self._obs(), var=var)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and np.isnan(value))
+
+
+def _var_column(known: dict[int, Any], n: int, order: np.ndarray | None) -> Any:
+    """A ``var`` column: float with NaN when every known value is a number, else categorical strings."""
+    values = np.full(n, None, dtype=object)
+    for position, value in known.items():
+        values[position] = value
+    if order is not None:
+        values = values[order]
+    if all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in known.values()):
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return pd.Categorical([None if v is None else str(v) for v in values])
 
 
 def exact_in_float32(data: np.ndarray) -> bool:

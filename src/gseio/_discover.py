@@ -1,10 +1,24 @@
-"""Find the count files in a GEO supplementary folder, and say why others are left out."""
+"""Find the inputs of a GEO supplementary folder (or RAW.tar) and group them into units.
+
+Two steps: :func:`list_sources` lists the files (or tar members) and sets aside those
+that are never expression data, each with the reason; :func:`plan_units` lets every
+format with a grouping function claim its multi-file units (10x triplets, ...), then
+detects the format of each remaining file from its content.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import os
-from pathlib import Path
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from . import _open, _registry
+from ._source import Source
+from ._unit import Unit
+from .errors import FormatError, InputError
+from .geo import sample_of
 
 #: File-name patterns (lower case) that are never expression data, with the reason.
 IGNORED_NAMES: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -25,7 +39,7 @@ IGNORED_NAMES: tuple[tuple[tuple[str, ...], str], ...] = (
     ),
     (
         ("*.tar", "*.tar.gz", "*.tgz", "*.tar.bz2", "*.tar.xz"),
-        "archive: extract it (tar xf) and build the folder",
+        "archive: read it with read_gse_dir(archive) on its own",
     ),
     (
         ("*.json", "*.yaml", "*.yml", "*.log", "*.py", "*.r", "*.rmd", "*.ipynb", "*.sh"),
@@ -45,31 +59,124 @@ def ignore_reason(name: str) -> str | None:
     return None
 
 
-def discover(root: Path, *, pattern: str | None = None) -> tuple[list[Path], list[tuple[str, str]]]:
-    """List candidate count files under ``root``, recursively, sorted by relative path.
+def _matches(rel: str, pattern: str) -> bool:
+    return fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(PurePosixPath(rel).name, pattern)
 
-    Returns
-    -------
-    The files to read, and ``(relative path, reason)`` for every file left out.
-    """
-    files: list[tuple[str, Path]] = []
-    ignored: list[tuple[str, str]] = []
+
+def _folder_sources(root: Path) -> tuple[list[Source], list[tuple[str, str]]]:
+    sources, ignored = [], []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             path = Path(dirpath, name)
-            rel = path.relative_to(root).as_posix()
-            if not path.is_file():
-                ignored.append((rel, "not a regular file"))
-                continue
-            if pattern is not None:
-                if not (fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(name, pattern)):
-                    ignored.append((rel, f"does not match pattern {pattern!r}"))
+            source = Source.file(path, root=root)
+            if path.is_symlink() and not path.resolve().is_relative_to(root.resolve()):
+                ignored.append((source.rel, "symbolic link leading out of the input folder"))
+            elif not path.is_file():
+                ignored.append((source.rel, "not a regular file"))
+            else:
+                sources.append(source)
+    return sources, ignored
+
+
+def _tar_sources(tar_path: Path) -> tuple[list[Source], list[tuple[str, str]]]:
+    if _open.detect_compression(tar_path) != "none":
+        raise InputError(
+            "a compressed tar cannot be read in place; decompress it to a plain .tar (GEO's RAW.tar is "
+            "uncompressed) or extract it and read the folder",
+            path=tar_path,
+        )
+    sources, ignored = [], []
+    try:
+        with tarfile.open(tar_path, mode="r:") as tar:
+            for member in tar:
+                name = member.name
+                parts = PurePosixPath(name).parts
+                if name.startswith("/") or ".." in parts:
+                    ignored.append((name, "unsafe member path (absolute or with '..'): never read or written"))
+                elif member.isdir():
                     continue
-            elif (reason := ignore_reason(name)) is not None:
-                ignored.append((rel, reason))
+                elif not member.isfile():
+                    ignored.append((name, "not a regular file (link or device): never followed"))
+                else:
+                    sources.append(Source(path=tar_path, rel=name, offset=member.offset_data, size=member.size))
+    except tarfile.TarError as e:
+        raise FormatError(f"not a readable tar archive: {e}", path=tar_path) from e
+    return sources, ignored
+
+
+def list_sources(path: Path, *, pattern: str | None = None) -> tuple[list[Source], list[tuple[str, str]]]:
+    """List the candidate inputs of a folder (recursively) or an uncompressed tar.
+
+    Returns
+    -------
+    The sources, sorted by relative path, and ``(relative path, reason)`` for every file
+    set aside (by name, by ``pattern``, or because it is unsafe or not a regular file).
+    """
+    if path.is_dir():
+        found, ignored = _folder_sources(path)
+    elif path.is_file() and tarfile.is_tarfile(path):
+        found, ignored = _tar_sources(path)
+    else:
+        raise InputError("neither a folder nor a tar archive; read a single file with gseio.read()", path=path)
+    sources = []
+    for source in found:
+        if pattern is not None:
+            if not _matches(source.rel, pattern):
+                ignored.append((source.rel, f"does not match pattern {pattern!r}"))
                 continue
-            files.append((rel, path))
-    files.sort()
+        elif (reason := ignore_reason(source.name)) is not None:
+            ignored.append((source.rel, reason))
+            continue
+        sources.append(source)
+    sources.sort(key=lambda s: s.rel)
     ignored.sort()
-    return [p for _, p in files], ignored
+    return sources, ignored
+
+
+def group_units(sources: list[Source], *, format: str | None = None) -> tuple[list[Unit], list[Source]]:
+    """Let formats with a grouping function claim multi-file units; return them and the rest."""
+    specs = [_registry.get_format(format)] if format is not None else _registry.all_formats()
+    units: list[Unit] = []
+    rest = list(sources)
+    for spec in specs:
+        if spec.group is not None and rest:
+            claimed, rest = spec.group(rest)
+            units.extend(claimed)
+    return units, rest
+
+
+@dataclass
+class Plan:
+    """What a build will read: units in order, files set aside, files no reader recognised."""
+
+    units: list[Unit] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[tuple[Source, InputError]] = field(default_factory=list)
+
+
+def plan_units(sources: list[Source], *, format: str | None = None) -> Plan:
+    """Group ``sources`` into units and detect each single file's format.
+
+    With ``format``, only that format groups files and every remaining file is read as
+    that format. Files whose format cannot be told (or that cannot be read at all) are
+    returned in :attr:`Plan.failures` with the error, for the caller's error policy.
+    """
+    plan = Plan()
+    plan.units, rest = group_units(sources, format=format)
+    for source in rest:
+        try:
+            name = format if format is not None else _registry.detect_format(source)
+        except InputError as e:
+            plan.failures.append((source, e))
+            continue
+        spec = _registry.get_format(name)
+        if spec.kind == "qc":
+            plan.ignored.append((source.rel, f"{spec.description}: not expression data"))
+            continue
+        plan.units.append(
+            Unit(format=name, sources={"data": source}, name=source.rel, sample=sample_of(source.name))
+        )
+    plan.units.sort(key=lambda u: u.name)
+    plan.ignored.sort()
+    return plan

@@ -13,9 +13,9 @@ import lzma
 import os
 import zipfile
 import zlib
-from pathlib import Path
 from typing import IO, Literal
 
+from ._source import Source
 from .errors import CorruptFileError, EmptyFileError, FormatError
 
 try:  # ISA-L is 2-3x faster than zlib for gzip; fall back to the standard library
@@ -41,9 +41,14 @@ _MAGIC: tuple[tuple[bytes, Compression], ...] = (
 COMPRESSION_SUFFIXES = (".gz", ".gzip", ".bz2", ".xz", ".zip")
 
 
-def detect_compression(path: str | os.PathLike[str]) -> Compression:
-    """Return the compression of ``path`` judged from its first bytes."""
-    with open(path, "rb") as fh:
+def as_source(source: Source | str | os.PathLike[str]) -> Source:
+    """A :class:`~gseio._source.Source` for a path (sources pass through)."""
+    return source if isinstance(source, Source) else Source.file(source)
+
+
+def detect_compression(source: Source | str | os.PathLike[str]) -> Compression:
+    """Return the compression of a file judged from its first bytes."""
+    with as_source(source).open() as fh:
         magic = fh.read(6)
     for prefix, kind in _MAGIC:
         if magic.startswith(prefix):
@@ -51,37 +56,46 @@ def detect_compression(path: str | os.PathLike[str]) -> Compression:
     return "none"
 
 
-def _zip_member(zf: zipfile.ZipFile, path: Path) -> str:
+def _zip_member(zf: zipfile.ZipFile, source: Source) -> str:
     names = [i.filename for i in zf.infolist() if not i.is_dir()]
     if len(names) != 1:
         raise FormatError(
             f"zip archive holds {len(names)} files ({', '.join(names[:5]) or 'none'}); "
             "a zipped count table must hold exactly one file: extract it first",
-            path=path,
+            path=source,
         )
     return names[0]
 
 
-def _open_stream(path: Path, kind: Compression) -> IO[bytes]:
-    if kind == "gzip":
-        return _gzip.open(path, "rb")
-    if kind == "bz2":
-        return bz2.open(path, "rb")
-    if kind == "xz":
-        return lzma.open(path, "rb")
-    if kind == "zip":
-        zf = zipfile.ZipFile(path)
-        return zf.open(_zip_member(zf, path))
-    return open(path, "rb")
+def open_decompressed(source: Source | str | os.PathLike[str]) -> IO[bytes]:
+    """Open a file for streaming its decompressed bytes (the caller closes it)."""
+    source = as_source(source)
+    kind = detect_compression(source)
+    raw = source.open()
+    try:
+        if kind == "gzip":
+            return _gzip.open(raw, "rb")
+        if kind == "bz2":
+            return bz2.open(raw, "rb")
+        if kind == "xz":
+            return lzma.open(raw, "rb")
+        if kind == "zip":
+            zf = zipfile.ZipFile(raw)
+            return zf.open(_zip_member(zf, source))
+    except BaseException:
+        raw.close()
+        raise
+    return raw
 
 
-def read_bytes(path: str | os.PathLike[str], *, limit: int | None = None) -> bytes:
+def read_bytes(source: Source | str | os.PathLike[str], *, limit: int | None = None) -> bytes:
     """Read a whole file, or its first ``limit`` bytes, decompressed.
 
     Parameters
     ----------
-    path
-        The file; gzip, bzip2, xz, single-member zip or uncompressed.
+    source
+        The file (a path or a :class:`~gseio._source.Source`, e.g. a tar member); gzip,
+        bzip2, xz, single-member zip or uncompressed.
     limit
         Read at most this many decompressed bytes (for sniffing). ``None`` reads all.
 
@@ -96,23 +110,23 @@ def read_bytes(path: str | os.PathLike[str], *, limit: int | None = None) -> byt
     CorruptFileError
         The file cannot be read or its compression is truncated or corrupt.
     """
-    path = Path(path)
+    source = as_source(source)
+    kind: Compression = "none"
     try:
-        kind = detect_compression(path)
+        kind = detect_compression(source)
         if limit is None and kind == "gzip":
-            # one-shot decompression is faster than streaming and checks the CRC
-            data = _gzip.decompress(path.read_bytes())
+            with source.open() as fh:  # one-shot decompression is faster than streaming
+                data = _gzip.decompress(fh.read())
         else:
-            with _open_stream(path, kind) as fh:
+            with open_decompressed(source) as fh:
                 data = fh.read() if limit is None else fh.read(limit)
     except FormatError:
         raise
     except (*_GZIP_ERRORS, lzma.LZMAError, zipfile.BadZipFile, ValueError) as e:
-        raise CorruptFileError(f"{_describe(e)}: {e}", path=path) from e
+        raise CorruptFileError(f"{_describe(e)}: {e}", path=source) from e
     if limit is None and not data:
-        raise EmptyFileError(
-            "the file is empty" + ("" if kind == "none" else f" after {kind} decompression"), path=path
-        )
+        suffix = "" if kind == "none" else f" after {kind} decompression"
+        raise EmptyFileError("the file is empty" + suffix, path=source)
     return data
 
 

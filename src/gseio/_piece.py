@@ -21,26 +21,42 @@ class GeneBlock:
     Attributes
     ----------
     names
-        Gene names, in the order the piece's ``indices`` refer to (may repeat a name
-        when the input repeated it and the duplicate policy is ``"sum"``).
+        Gene names (the join key), in the order the piece's ``indices`` refer to; a name
+        may repeat when the input repeated it and the duplicate policy is ``"sum"``.
     key
         Digest of ``names``; equal gene lists have equal keys, in any process.
     n_duplicates
         How many rows of the input repeated a gene name already seen in the file.
+    annotations
+        Per-gene columns for ``var`` (e.g. ``gene_symbols``, ``feature_types``,
+        ``length``), each aligned with ``names``. The first non-missing value seen for
+        a gene across all pieces is kept.
     """
 
     names: np.ndarray
     key: str
     n_duplicates: int = 0
+    annotations: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def from_names(cls, names: np.ndarray, *, n_duplicates: int = 0) -> GeneBlock:
+    def from_names(
+        cls,
+        names: np.ndarray | list[str],
+        *,
+        n_duplicates: int = 0,
+        annotations: dict[str, np.ndarray] | None = None,
+    ) -> GeneBlock:
         """Build a block, computing its key from the names."""
+        names = np.asarray(names, dtype=object)
         digest = hashlib.blake2b(digest_size=16)
         for name in names:
             digest.update(name.encode("utf-8", "surrogateescape"))
             digest.update(b"\0")
-        return cls(names=names, key=digest.hexdigest(), n_duplicates=n_duplicates)
+        annotations = {k: np.asarray(v) for k, v in (annotations or {}).items()}
+        for column, values in annotations.items():
+            if len(values) != len(names):
+                raise ValueError(f"annotation {column!r} has {len(values)} values for {len(names)} genes")
+        return cls(names=names, key=digest.hexdigest(), n_duplicates=n_duplicates, annotations=annotations)
 
 
 @dataclass(slots=True, eq=False)
@@ -60,6 +76,12 @@ class Piece:
         positions in ``genes``; ``data`` are float64 values, zeros not stored.
     obs
         Extra per-cell columns (e.g. htseq-count's ``__no_feature`` counters).
+    values
+        ``"counts"`` (raw counts, possibly fractional like RSEM's expected counts) or
+        ``"normalized"`` (TPM, FPKM, ...): the two are not mixed silently.
+    notes
+        Decisions the reader took (orientation, strandedness, ...) and why, for the
+        provenance.
     """
 
     source: str
@@ -69,6 +91,8 @@ class Piece:
     indices: np.ndarray
     data: np.ndarray
     obs: dict[str, np.ndarray] = field(default_factory=dict)
+    values: str = "counts"
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_cells(self) -> int:

@@ -1,9 +1,11 @@
 """The reader registry: which formats exist, how each is recognised and read.
 
 Each input format lives in one module under :mod:`gseio.readers` and registers a
-:class:`FormatSpec`: a cheap sniffer that looks at the first decompressed bytes of
-a file and a function that parses the file into :class:`~gseio._piece.Piece` objects.
-Detection asks every sniffer; ties are reported, never settled silently.
+:class:`FormatSpec`: a cheap sniffer that scores the first decompressed bytes of a
+file, optionally a grouping function that claims multi-file units (10x triplets) from
+a folder listing, and a function that parses a unit into :class:`~gseio._piece.Piece`
+objects. Detection asks every sniffer; the surest wins and ties are reported, never
+settled silently.
 """
 
 from __future__ import annotations
@@ -14,19 +16,23 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
 from . import _open
-from .errors import AmbiguousFormatError, GseioWarning, UnknownFormatError
+from ._source import Source
+from .errors import AmbiguousFormatError, EmptyFileError, GseioWarning, UnknownFormatError
 
 if TYPE_CHECKING:
     from ._piece import Piece
+    from ._unit import ReadOptions, Unit
 
 logger = logging.getLogger(__name__)
 
 #: How many decompressed bytes sniffers get to look at.
 SNIFF_BYTES = 16384
+
+
+Kind = Literal["single_cell", "bulk", "qc"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,18 +45,29 @@ class FormatSpec:
         The format's name, as accepted by ``format=``.
     description
         One line for users (shown by ``gseio formats`` and in errors).
+    read_unit
+        ``read_unit(unit, options) -> list[Piece]``: parse one :class:`~gseio._unit.Unit`.
     sniff
-        ``sniff(head, name) -> bool``: does the decompressed ``head`` of a file called
-        ``name`` look like this format? Must be cheap; may raise (that is reported as
-        a warning and counts as "no").
-    read_pieces
-        ``read_pieces(path, **options) -> list[Piece]``.
+        ``sniff(head, source) -> float`` for single-file units: how surely the decompressed
+        ``head`` (the first :data:`SNIFF_BYTES`) of ``source`` is this format. ``0``: no;
+        ``0.5``: a generic layout matches (e.g. any two-column table); ``1``: a signature
+        unique to the format (a magic line, a tool's header). Must be cheap and must not
+        raise (a sniffer that raises is reported as a warning and counts as ``0``).
+    group
+        ``group(sources) -> (units, rest)`` for multi-file units: claim the files that
+        form units (e.g. 10x triplets by prefix) from a folder listing, return the rest.
+    kind
+        ``"single_cell"`` (one or more cells per unit), ``"bulk"`` (per-sample
+        quantifier output, which may also be one cell per file), or ``"qc"``: recognised,
+        but not expression data (listed as ignored with the description as reason).
     """
 
     name: str
     description: str
-    sniff: Callable[[bytes, str], bool]
-    read_pieces: Callable[..., list[Piece]]
+    read_unit: Callable[[Unit, ReadOptions], list[Piece]]
+    sniff: Callable[[bytes, Source], float] | None = None
+    group: Callable[[list[Source]], tuple[list[Unit], list[Source]]] | None = None
+    kind: Kind = "single_cell"
 
 
 _FORMATS: dict[str, FormatSpec] = {}
@@ -74,6 +91,12 @@ def list_formats() -> list[str]:
     return sorted(_FORMATS)
 
 
+def all_formats() -> list[FormatSpec]:
+    """Every registered :class:`FormatSpec`, sorted by name."""
+    _load_readers()
+    return [_FORMATS[name] for name in sorted(_FORMATS)]
+
+
 def get_format(name: str) -> FormatSpec:
     """Return the :class:`FormatSpec` called ``name``.
 
@@ -91,64 +114,67 @@ def get_format(name: str) -> FormatSpec:
         ) from None
 
 
-def detect_format(path: str | os.PathLike[str], *, head: bytes | None = None) -> str:
+def sniff_scores(source: Source, head: bytes) -> dict[str, float]:
+    """Every sniffer's score for ``source`` (formats scoring 0 left out)."""
+    scores = {}
+    for spec in all_formats():
+        if spec.sniff is not None and (score := _safe_sniff(spec, head, source)) > 0:
+            scores[spec.name] = score
+    return scores
+
+
+def detect_format(path: str | os.PathLike[str] | Source, *, head: bytes | None = None) -> str:
     """Tell the format of a file from its content.
 
     Parameters
     ----------
     path
-        The file (compressed or not).
+        The file (compressed or not), or a tar member.
     head
         Its first decompressed bytes, when the caller has them already.
 
     Returns
     -------
-    The format's name (see :func:`list_formats`).
+    The format's name (see :func:`list_formats`): the sniffer most sure of it wins.
 
     Raises
     ------
     UnknownFormatError
         No reader recognises the file; the message lists the known formats.
     AmbiguousFormatError
-        Several readers recognise it; pass ``format=`` to choose.
+        Several readers recognise it equally surely; pass ``format=`` to choose.
     ~gseio.errors.CorruptFileError
         The file cannot be read or decompressed.
     """
-    _load_readers()
-    path = Path(path)
+    source = _open.as_source(path)
     if head is None:
-        head = _open.read_bytes(path, limit=SNIFF_BYTES)
+        head = _open.read_bytes(source, limit=SNIFF_BYTES)
     if not head:
-        from .errors import EmptyFileError
-
-        raise EmptyFileError("the file is empty", path=path)
-    matches = [name for name, spec in sorted(_FORMATS.items()) if _safe_sniff(spec, head, path)]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
+        raise EmptyFileError("the file is empty", path=source)
+    scores = sniff_scores(source, head)
+    if not scores:
+        known = "; ".join(f"{s.name} ({s.description})" for s in all_formats() if s.kind != "qc")
         raise UnknownFormatError(
-            "no reader recognises this file's content; known formats: "
-            + "; ".join(f"{s.name} ({s.description})" for s in sorted(_FORMATS.values(), key=lambda s: s.name))
-            + ". Select the count files with pattern=, or skip unreadable files with on_error='skip'",
-            path=path,
+            f"no reader recognises this file's content; known formats: {known}. Select the count files with "
+            "pattern=, or skip unreadable files with on_error='skip'",
+            path=source,
         )
-    raise AmbiguousFormatError(
-        f"the content matches several formats ({', '.join(matches)}); choose one with format=",
-        path=path,
-    )
+    best = max(scores.values())
+    winners = sorted(name for name, score in scores.items() if score == best)
+    if len(winners) > 1:
+        raise AmbiguousFormatError(
+            f"the content matches several formats equally well ({', '.join(winners)}); choose one with format=",
+            path=source,
+        )
+    return winners[0]
 
 
-def _safe_sniff(spec: FormatSpec, head: bytes, path: Path) -> bool:
+def _safe_sniff(spec: FormatSpec, head: bytes, source: Source) -> float:
     try:
-        return bool(spec.sniff(head, path.name))
+        score = spec.sniff(head, source)  # type: ignore[misc]
     except Exception as e:  # a sniffer bug must not break detection of other formats
         warnings.warn(
-            f"{path}: the {spec.name} sniffer failed ({e!r}); treated as no match", GseioWarning, stacklevel=3
+            f"{source}: the {spec.name} sniffer failed ({e!r}); treated as no match", GseioWarning, stacklevel=3
         )
-        return False
-
-
-def read_pieces(path: str | os.PathLike[str], *, format: str | None = None, **options: Any) -> list[Piece]:
-    """Detect (unless ``format`` is given) and parse one file into pieces."""
-    spec = get_format(format) if format is not None else get_format(detect_format(path))
-    return spec.read_pieces(Path(path), **options)
+        return 0.0
+    return float(score)

@@ -1,100 +1,119 @@
-"""Assemble per-file pieces into one cells x genes AnnData.
+"""Assemble a GEO series' supplementary files into one cells x genes AnnData.
 
-The flow is discover -> detect -> read -> align genes -> assemble. Readers return
-:class:`~gseio._piece.Piece` objects over their own gene lists; the
-:class:`Assembler` maps each distinct gene list to global gene positions once (an
-integer array, cached by the list's digest), keeps the remapped CSR arrays of
-every piece, and concatenates them once at the end. Nothing is padded dense,
-nothing is re-indexed per file with pandas, and no matrix is stacked in a loop.
+The flow is discover -> detect -> read -> align genes -> assemble. The inputs (files of
+a folder, or members of a ``GSE..._RAW.tar`` read in place) are grouped into units
+(one per-cell file, one 10x triplet, ...), each unit's format is detected from its
+content, readers turn units into :class:`~gseio._piece.Piece` objects over their own
+gene lists, and the :class:`~gseio._assembler.Assembler` maps each distinct gene list
+to global gene positions once and concatenates all pieces once at the end. Nothing is
+padded dense, nothing is re-indexed per file with pandas, and no matrix is stacked in
+a loop.
 
-Gene order: genes appear in the order they are first seen, reading files in
-sorted path order and each file top to bottom (``gene_order="first_seen"``, the
-default; the files of one series usually share one order, which is kept).
-``gene_order="sorted"`` sorts gene names, which is the order
-``anndata.concat(..., join="outer")`` produces when files' gene lists differ.
+Gene order: genes appear in the order they are first seen, reading units in sorted
+path order and each file top to bottom (``gene_order="first_seen"``, the default; the
+files of one series usually share one order, which is kept). ``gene_order="sorted"``
+sorts gene names, which is the order ``anndata.concat(..., join="outer")`` produces
+when files' gene lists differ.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 
 from . import _registry
 from ._assembler import Assembler, exact_in_float32
-from ._discover import discover
+from ._discover import Plan, group_units, list_sources, plan_units
 from ._options import DType, DuplicateGenes, GeneOrder, OnError
+from ._parallel import ordered_map, resolve_jobs
 from ._piece import Piece
+from ._source import Source
+from ._unit import ReadOptions, Unit
 from ._version import __version__
-from .errors import InputError
-from .geo import sample_of
+from .errors import InputError, MixedInputError
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Assembler", "assemble_files", "read", "read_gse_dir"]
+__all__ = ["assemble_units", "read", "read_gse_dir"]
+
+_CHOICES = {"on_error": OnError, "dtype": DType, "gene_order": GeneOrder, "duplicate_genes": DuplicateGenes}
 
 
-T = TypeVar("T")
-R = TypeVar("R")
+def _check_choices(**values: Any) -> None:
+    for option, value in values.items():
+        allowed = get_args(_CHOICES[option])
+        if value not in allowed:
+            raise ValueError(f"{option} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
 
 
-def assemble_files(
-    files: Sequence[Path],
+def _check_mixing(units: Sequence[Unit], values: set[str], *, allow_mixed: bool, where: object) -> None:
+    kinds = {_registry.get_format(u.format).kind for u in units}
+    if not allow_mixed and {"single_cell", "bulk"} <= kinds:
+        formats = sorted({f"{u.format} ({_registry.get_format(u.format).kind})" for u in units})
+        raise MixedInputError(
+            "the input mixes single-cell data with per-sample (bulk-like) quantifications: "
+            f"{', '.join(formats)}. Select one kind with pattern=, or pass allow_mixed=True (--allow-mixed) "
+            "to join them anyway",
+            path=where,
+        )
+    if not allow_mixed and len(values) > 1:
+        raise MixedInputError(
+            "the input mixes raw counts with already-normalised values (TPM, FPKM, ...); select one kind "
+            "with pattern=, or pass allow_mixed=True (--allow-mixed) to join them anyway",
+            path=where,
+        )
+
+
+def assemble_units(
+    units: Sequence[Unit],
     *,
-    root: Path,
-    format: str | None = None,
-    duplicate_genes: DuplicateGenes = "sum",
+    input_path: Path,
+    options: ReadOptions,
     gene_order: GeneOrder = "first_seen",
     dtype: DType = "auto",
     on_error: OnError = "raise",
     progress: bool = False,
     n_jobs: int | None = None,
-    input_path: Path | None = None,
+    allow_mixed: bool = False,
     ignored: Sequence[tuple[str, str]] = (),
-    options: dict[str, Any] | None = None,
+    failures: Sequence[tuple[Source, InputError]] = (),
+    user_options: dict[str, Any] | None = None,
 ) -> AnnData:
-    """Read ``files`` and assemble them; the engine behind every public reader.
+    """Read ``units`` (in parallel, in order) and assemble them; the engine behind every reader.
 
-    ``input_path`` (default ``root``), ``ignored`` (``(relative path, reason)`` of files
-    discovery left out) and ``options`` (as the user gave them) go to the provenance.
+    ``failures`` are files planning could not identify: raised or recorded as skipped
+    like read errors. ``ignored`` and ``user_options`` go to the provenance.
     """
     from tqdm.auto import tqdm
 
     from .readers._gene_blocks import GeneBlockCache
 
+    _check_choices(on_error=on_error, dtype=dtype, gene_order=gene_order, duplicate_genes=options.duplicate_genes)
     started = time.perf_counter()
+    _check_mixing(units, set(), allow_mixed=allow_mixed, where=input_path)
     skipped: list[tuple[str, str]] = []
-
-    for option, value, choices in (
-        ("on_error", on_error, OnError),
-        ("dtype", dtype, DType),
-        ("gene_order", gene_order, GeneOrder),
-        ("duplicate_genes", duplicate_genes, DuplicateGenes),
-    ):
-        if value not in get_args(choices):
-            raise ValueError(f"{option} must be one of {', '.join(map(repr, get_args(choices)))}, not {value!r}")
-    if format is not None:
-        _registry.get_format(format)  # an unknown name fails before any file is read
-    cache = GeneBlockCache()
+    # files no reader recognised fail in path order among the units, as read errors do
+    items: list[Unit | InputError] = [u for _, u in sorted([(u.name, u) for u in units] + [
+        (source.rel, error) for source, error in failures], key=lambda pair: pair[0])]  # fmt: skip
+    options = replace(options, cache=GeneBlockCache())
     assembler = Assembler()
 
-    def read_one(path: Path) -> list[Piece] | InputError:
+    def read_one(unit: Unit | InputError) -> list[Piece] | InputError:
+        if isinstance(unit, InputError):
+            return unit
         try:
-            name = format if format is not None else _registry.detect_format(path)
-            options: dict[str, Any] = {"duplicate_genes": duplicate_genes}
-            if name == "cell_table":
-                options["cache"] = cache
-            pieces = _registry.get_format(name).read_pieces(path, **options)
+            pieces = _registry.get_format(unit.format).read_unit(unit, options)
         except InputError as e:
             return e
         for piece in pieces:  # integers below 2**24 are exact in float32: half the memory
@@ -102,77 +121,67 @@ def assemble_files(
                 piece.data = piece.data.astype(np.float32)
         return pieces
 
-    read_files: list[str] = []
-    results = _ordered_map(read_one, files, n_jobs=_resolve_jobs(n_jobs, len(files)))
-    for path, result in tqdm(
-        zip(files, results, strict=True),
-        total=len(files),
-        desc="reading",
-        unit="file",
-        disable=not progress,
-        dynamic_ncols=True,
-    ):
-        rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    read_units: list[Unit] = []
+    notes: list[str] = []
+    values: set[str] = set()
+    results = ordered_map(read_one, items, n_jobs=resolve_jobs(n_jobs, len(items)))
+    bar = tqdm(zip(items, results, strict=True), total=len(items), desc="reading", unit="unit",
+               disable=not progress, dynamic_ncols=True)  # fmt: skip
+    for unit, result in bar:
         if isinstance(result, InputError):
             if on_error == "raise":
                 results.close()
                 raise result
-            logger.warning("skipped %s: %s", rel, result.reason)
-            skipped.append((rel, f"{type(result).__name__}: {result.reason}"))
+            name = unit.name if isinstance(unit, Unit) else _rel_name(unit, failures)
+            logger.warning("skipped %s: %s", name, result.reason)
+            skipped.append((name, f"{type(result).__name__}: {result.reason}"))
             continue
-        read_files.append(rel)
+        read_units.append(unit)
+        notes.append(json.dumps({k: v for p in result for k, v in p.notes.items()}, sort_keys=True))
         for piece in result:
-            assembler.add(piece, sample=sample_of(path.name), source_file=rel)
+            values.add(piece.values)
+            assembler.add(piece, sample=unit.sample, source_file=unit.name)
+    _check_mixing(read_units, values, allow_mixed=allow_mixed, where=input_path)
     if assembler.n_cells == 0 and skipped:
         raise InputError(
-            f"every one of the {len(files)} count files was skipped; first: {skipped[0][0]}: {skipped[0][1]}",
-            path=input_path or root,
+            f"every one of the {len(items)} inputs was skipped; first: {skipped[0][0]}: {skipped[0][1]}",
+            path=input_path,
         )
     adata = assembler.finish(gene_order=gene_order, dtype=dtype)
-    if options is None:
-        options = {"format": format, "duplicate_genes": duplicate_genes, "dtype": dtype}
     adata.uns["gseio"] = _provenance(
-        input_path=input_path or root,
-        files=read_files,
-        skipped=skipped,
+        input_path=input_path,
+        units=read_units,
+        notes=notes,
+        skipped=sorted(skipped),
         ignored=ignored,
-        options=options,
+        options=user_options or {"duplicate_genes": options.duplicate_genes, "dtype": dtype},
         n_duplicate_gene_rows=assembler.n_duplicate_genes,
         seconds=time.perf_counter() - started,
     )
     return adata
 
 
-def _resolve_jobs(n_jobs: int | None, n_files: int) -> int:
-    if n_jobs is None:
-        n_jobs = os.cpu_count() or 1
-    elif n_jobs < 1:
-        n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)  # joblib style: -1 = all cores
-    return max(1, min(n_jobs, n_files))
+def _rel_name(error: InputError, failures: Sequence[tuple[Source, InputError]]) -> str:
+    return next(source.rel for source, e in failures if e is error)
 
 
-def _ordered_map(fn: Callable[[T], R], items: Sequence[T], *, n_jobs: int) -> Generator[R, None, None]:
-    """``map(fn, items)`` on ``n_jobs`` threads, in order, with a bounded number of results in flight.
+def _reader_options(duplicate_genes: DuplicateGenes, extra: dict[str, Any]) -> ReadOptions:
+    unknown = set(extra) - set(ReadOptions.__dataclass_fields__) - {"cache"}
+    if unknown:
+        known = sorted(set(ReadOptions.__dataclass_fields__) - {"cache", "duplicate_genes"})
+        raise TypeError(f"unknown reader option(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}")
+    return ReadOptions(duplicate_genes=duplicate_genes, **extra)
 
-    Decompression (ISA-L, zlib) and Arrow's parser release the GIL, so threads overlap the heavy
-    work without copying pieces between processes.
-    """
-    if n_jobs == 1:
-        yield from map(fn, items)
-        return
-    window = 4 * n_jobs
-    with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="gseio-read") as pool:
-        pending: deque[Future[R]] = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(fn, item))
-                if len(pending) >= window:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:  # on an early exit (error, generator closed), drop work not started yet
-            for future in pending:
-                future.cancel()
+
+def plan_input(path: str | os.PathLike[str], *, pattern: str | None = None, format: str | None = None) -> Plan:
+    """Plan a build of a folder or an uncompressed tar: its units, ignored files and failures."""
+    root = Path(path)
+    if format is not None:
+        _registry.get_format(format)  # an unknown name fails before any file is read
+    sources, ignored = list_sources(root, pattern=pattern)
+    plan = plan_units(sources, format=format)
+    plan.ignored = sorted([*ignored, *plan.ignored])
+    return plan
 
 
 def read(
@@ -181,22 +190,55 @@ def read(
     format: str | None = None,
     duplicate_genes: DuplicateGenes = "sum",
     dtype: DType = "auto",
+    **reader_options: Any,
 ) -> AnnData:
-    """Read one file of any known format into an AnnData (cells x genes).
+    """Read one file, or one unit (a 10x folder, a salmon folder), of any known format.
 
     Parameters
     ----------
     path
-        The file.
+        The file, or a folder that holds exactly one unit. A file that belongs to a
+        multi-file unit (a 10x ``matrix.mtx.gz``) is read with the rest of its unit.
     format
         A name from :func:`gseio.list_formats`; ``None`` detects it from the content.
     duplicate_genes, dtype
         As for :func:`read_gse_dir`.
+    **reader_options
+        Format options (``orientation``, ``gene_expression_only``, ``genome``,
+        ``strandedness``, ``tx2gene``); see :func:`read_gse_dir`.
+
+    Returns
+    -------
+    AnnData, cells x genes, as :func:`read_gse_dir` returns it.
     """
     path = Path(path)
-    return assemble_files(
-        [path], root=path.parent, input_path=path, format=format, duplicate_genes=duplicate_genes, dtype=dtype
-    )
+    options = _reader_options(duplicate_genes, reader_options)
+    if path.is_dir():
+        plan = plan_input(path, format=format)
+        units = plan.units
+        if len(units) != 1 or plan.failures:
+            raise InputError(
+                f"holds {len(units)} units and {len(plan.failures)} unrecognised files; read a folder of several "
+                "units with gseio.read_gse_dir()",
+                path=path,
+            )
+    else:
+        siblings = [Source.file(p) for p in sorted(path.parent.iterdir()) if p.is_file()]
+        grouped, _ = group_units(siblings, format=format)
+        units = [u for u in grouped if any(s.path == path for s in u.sources.values())]
+        if not units:
+            source = Source.file(path)
+            name = format if format is not None else _registry.detect_format(source)
+            units = [Unit(format=name, sources={"data": source}, name=source.rel, sample=_sample(source))]
+    return assemble_units(units, input_path=path, options=options, dtype=dtype, n_jobs=1,
+                          user_options={"format": format, "duplicate_genes": duplicate_genes, "dtype": dtype,
+                                        **{k: str(v) for k, v in reader_options.items()}})  # fmt: skip
+
+
+def _sample(source: Source) -> str:
+    from .geo import sample_of
+
+    return sample_of(source.name)
 
 
 def read_gse_dir(
@@ -208,19 +250,21 @@ def read_gse_dir(
     duplicate_genes: DuplicateGenes = "sum",
     gene_order: GeneOrder = "first_seen",
     dtype: DType = "auto",
+    allow_mixed: bool = False,
     n_jobs: int | None = None,
     progress: bool = False,
+    **reader_options: Any,
 ) -> AnnData:
-    """Assemble a GEO series' supplementary folder into one AnnData.
+    """Assemble a GEO series' supplementary folder, or its ``GSE..._RAW.tar``, into one AnnData.
 
-    Every count file under ``path`` (searched recursively, in sorted path order)
-    contributes its cells; genes are joined by name (outer join: a gene missing
-    from a file is 0 for its cells).
+    Every unit under ``path`` (searched recursively, in sorted path order; a RAW.tar is
+    read in place, without extracting) contributes its cells; genes are joined by name
+    (outer join: a gene missing from a unit is 0 for its cells).
 
     Parameters
     ----------
     path
-        The folder, e.g. an extracted ``GSE111065_RAW.tar``.
+        The folder, e.g. an extracted ``GSE111065_RAW.tar``, or the uncompressed tar itself.
     pattern
         A glob matched against each file's path relative to ``path`` (e.g.
         ``"*.raw_counts.txt.gz"``); other files are ignored (and listed as such).
@@ -242,11 +286,19 @@ def read_gse_dir(
     dtype
         ``X``'s dtype: ``"auto"`` (default) gives float32 when every value is an
         integer below 2**24 (exact) and float64 otherwise; or force one.
+    allow_mixed
+        Join single-cell units with per-sample (bulk-like) quantifications, or raw
+        counts with normalised values; refused by default (:class:`~gseio.errors.MixedInputError`).
     n_jobs
-        Files read at once (threads); ``None`` (default) uses every core, ``-1`` too.
+        Units read at once (threads); ``None`` (default) uses every core, ``-1`` too.
         The result is the same for any value.
     progress
         Show a progress bar.
+    **reader_options
+        Format options: ``orientation`` (wide tables: ``"auto"``, ``"genes_by_cells"``,
+        ``"cells_by_genes"``), ``gene_expression_only`` (10x), ``genome`` (10x HDF5 v2),
+        ``strandedness`` (STAR: ``"auto"``, ``"unstranded"``, ``"forward"``, ``"reverse"``),
+        ``tx2gene`` (a transcript-to-gene table or GTF for transcript-level quantifications).
 
     Returns
     -------
@@ -255,8 +307,9 @@ def read_gse_dir(
     stem), ``source_file`` (path relative to ``path``), ``cell`` (the id the file
     gives the cell) and any per-cell QC counters a format carries (e.g.
     ``htseq_no_feature``). ``obs_names`` are the cell ids, made unique by prefixing
-    the sample when they collide. ``uns["gseio"]`` records the provenance: version,
-    input, files read, ignored and skipped files with reasons, and options.
+    the sample when they collide. ``var`` holds gene annotations the inputs carry.
+    ``uns["gseio"]`` records the provenance: version, input, units read with their
+    format and the readers' decisions, ignored and skipped files with reasons, options.
 
     Raises
     ------
@@ -264,42 +317,43 @@ def read_gse_dir(
         A bad file (with ``on_error="raise"``), or nothing readable in ``path``.
     """
     root = Path(path)
-    if not root.is_dir():
-        raise InputError("not a folder; read a single file with gseio.read()", path=root)
-    files, ignored = discover(root, pattern=pattern)
-    if not files:
-        listed = "; ".join(f"{p} ({why})" for p, why in ignored[:5])
+    if not root.exists():
+        raise InputError("does not exist", path=root)
+    options = _reader_options(duplicate_genes, reader_options)
+    _check_choices(on_error=on_error, dtype=dtype, gene_order=gene_order, duplicate_genes=duplicate_genes)
+    plan = plan_input(root, pattern=pattern, format=format)
+    if not plan.units and not plan.failures:
+        listed = "; ".join(f"{p} ({why})" for p, why in plan.ignored[:5])
+        what = "is empty" if root.is_dir() and not any(root.iterdir()) else "holds none"
         raise InputError(
-            f"no count files found{': ignored ' + listed if listed else ' (the folder is empty)'}", path=root
+            f"no count files found{': ignored ' + listed if listed else f' (the input {what})'}", path=root
         )
-    options = {
-        "pattern": pattern,
-        "format": format,
-        "on_error": on_error,
-        "duplicate_genes": duplicate_genes,
-        "gene_order": gene_order,
-        "dtype": dtype,
-        "n_jobs": n_jobs,
-    }
-    return assemble_files(
-        files,
-        root=root,
-        format=format,
-        duplicate_genes=duplicate_genes,
+    user_options = {
+        "pattern": pattern, "format": format, "on_error": on_error, "duplicate_genes": duplicate_genes,
+        "gene_order": gene_order, "dtype": dtype, "allow_mixed": allow_mixed, "n_jobs": n_jobs,
+        **reader_options,
+    }  # fmt: skip
+    return assemble_units(
+        plan.units,
+        input_path=root,
+        options=options,
         gene_order=gene_order,
         dtype=dtype,
         on_error=on_error,
         progress=progress,
         n_jobs=n_jobs,
-        ignored=ignored,
-        options=options,
+        allow_mixed=allow_mixed,
+        ignored=plan.ignored,
+        failures=plan.failures,
+        user_options=user_options,
     )
 
 
 def _provenance(
     *,
     input_path: Path,
-    files: list[str],
+    units: Sequence[Unit],
+    notes: Sequence[str],
     skipped: Sequence[tuple[str, str]],
     ignored: Sequence[tuple[str, str]],
     options: dict[str, Any],
@@ -314,7 +368,9 @@ def _provenance(
     return {
         "version": __version__,
         "input": str(input_path.resolve()),
-        "files": strings(files),
+        "files": strings(u.name for u in units),
+        "formats": strings(u.format for u in units),
+        "notes": strings(notes),
         "skipped_files": strings(p for p, _ in skipped),
         "skipped_reasons": strings(r for _, r in skipped),
         "ignored_files": strings(p for p, _ in ignored),

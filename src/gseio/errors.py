@@ -18,6 +18,7 @@ __all__ = [
     "GseioWarning",
     "InputError",
     "InvalidValueError",
+    "MixedInputError",
     "OutputError",
     "TemplateError",
     "UnknownFormatError",
@@ -32,11 +33,13 @@ class GseioError(Exception):
     message
         What went wrong and what to do about it.
     path
-        The file or folder concerned, if any; it is prefixed to the message.
+        The file or folder concerned, if any (a path, or a tar member); it is
+        prefixed to the message.
     """
 
-    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = None if path is None else os.fspath(path)
+    def __init__(self, message: str, *, path: object = None) -> None:
+        # a path, or a tar member (shown as ``archive.tar:member``)
+        self.path = None if path is None else os.fspath(path) if isinstance(path, os.PathLike | str) else str(path)
         self.reason = message
         super().__init__(f"{self.path}: {message}" if self.path is not None else message)
 
@@ -67,6 +70,10 @@ class AmbiguousFormatError(FormatError):
 
 class InvalidValueError(InputError, ValueError):
     """A count is missing, non-numeric, negative, NaN or infinite."""
+
+
+class MixedInputError(InputError):
+    """The input mixes kinds of data that are not joined silently (single-cell with bulk, counts with TPM)."""
 
 
 class TemplateError(InputError):

@@ -18,15 +18,16 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _open
-from .._options import DuplicateGenes
+from .._options import DType, DuplicateGenes
 from .._piece import GeneBlock, Piece
 from .._registry import FormatSpec, register_format
+from .._source import Source
+from .._unit import ReadOptions, Unit
 from ..errors import FormatError, InvalidValueError
 from ..geo import cell_id_from_name
 from ._gene_blocks import BlockInfo, GeneBlockCache
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from anndata import AnnData
 
-__all__ = ["read_cell_table", "read_pieces", "sniff"]
+__all__ = ["read_cell_table", "read_unit", "sniff"]
 
 #: Header words that name the value column rather than the cell.
 GENERIC_VALUE_HEADERS = frozenset(
@@ -87,7 +88,7 @@ def _strip_comments(data: bytes) -> bytes:
     return b"\n".join(line for line in data.split(b"\n") if not line.startswith(b"#"))
 
 
-def _prepare(data: bytes, path: Path) -> _Layout:
+def _prepare(data: bytes, path: Source) -> _Layout:
     """Normalise a per-cell table's bytes and find its delimiter and header."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -132,15 +133,19 @@ def _prepare(data: bytes, path: Path) -> _Layout:
     return _Layout(b"" if end < 0 else data[end + 1 :], delimiter, header, 1)
 
 
-def sniff(head: bytes, name: str) -> bool:
-    """Tell whether ``head`` looks like a two-column gene/count table."""
+def sniff(head: bytes, source: Source) -> float:
+    """Score ``head`` as a two-column gene/count table (0.5: the layout is generic)."""
+    return 0.5 if _looks_like_two_columns(head, source) else 0.0
+
+
+def _looks_like_two_columns(head: bytes, source: Source) -> bool:
     if b"\0" in head[:4096]:
         return False
     lines = head.split(b"\n")
     if len(head) >= 4096 and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut
     try:
-        layout = _prepare(b"\n".join(lines), Path(name))
+        layout = _prepare(b"\n".join(lines), source)
     except FormatError:
         return False
     rows = [r.rstrip(b"\r") for r in layout.body.split(b"\n", 50)[:50] if r.strip()]
@@ -154,7 +159,7 @@ def sniff(head: bytes, name: str) -> bool:
     return len(values) >= 0.9 * len(rows) and numeric > 0 and numeric + missing >= 0.5 * len(rows)
 
 
-def _block_info(column: pa.Array, policy: DuplicateGenes, path: Path, header_lines: int) -> BlockInfo:
+def _block_info(column: pa.Array, policy: DuplicateGenes, path: Source, header_lines: int) -> BlockInfo:
     try:
         names = np.array([b.decode("utf-8") for b in column.to_pylist()], dtype=object)
     except UnicodeDecodeError:  # Latin-1 files exist; decoding them as such loses nothing
@@ -202,7 +207,7 @@ def _text(value: bytes | None) -> str:
     return "" if value is None else value.decode("utf-8", "replace")
 
 
-def _parse(layout: _Layout, path: Path) -> tuple[pa.Array, np.ndarray]:
+def _parse(layout: _Layout, path: Source) -> tuple[pa.Array, np.ndarray]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -255,47 +260,29 @@ def _parse(layout: _Layout, path: Path) -> tuple[pa.Array, np.ndarray]:
     return genes, values
 
 
-def read_pieces(
-    path: str | os.PathLike[str],
-    *,
-    cache: GeneBlockCache | None = None,
-    duplicate_genes: DuplicateGenes = "sum",
-    data: bytes | None = None,
-) -> list[Piece]:
-    """Parse one per-cell table into a single-cell :class:`~gseio._piece.Piece`.
-
-    Parameters
-    ----------
-    path
-        The file.
-    cache
-        Gene columns seen before (shared across the files of a build).
-    duplicate_genes
-        What to do with a gene name repeated inside the file: ``"sum"`` its counts,
-        keep the ``"first"`` row, or raise (``"error"``).
-    data
-        The file's decompressed bytes, if already read.
-    """
-    path = Path(path)
-    if data is None:
-        data = _open.read_bytes(path)
-    layout = _prepare(data, path)
+def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
+    """Parse one per-cell table into a single-cell :class:`~gseio._piece.Piece`."""
+    source = unit.main
+    data = _open.read_bytes(source)
+    layout = _prepare(data, source)
     if not layout.body.strip():
-        raise FormatError("the file has a header but no data rows", path=path)
-    genes, values = _parse(layout, path)
-    info = cache.get(genes, duplicate_genes) if cache is not None else None
+        raise FormatError("the file has a header but no data rows", path=source)
+    genes, values = _parse(layout, source)
+    policy = options.duplicate_genes
+    cache: GeneBlockCache | None = options.cache
+    info = cache.get(genes, policy) if cache is not None else None
     if info is None:
-        info = _block_info(genes, duplicate_genes, path, layout.header_lines)
+        info = _block_info(genes, policy, source, layout.header_lines)
         if cache is not None:
-            cache.put(genes, duplicate_genes, info)
+            cache.put(genes, policy, info)
     gene_values = values if info.keep is None else values[info.keep]
     nonzero = np.flatnonzero(gene_values)
     header = layout.header
     cell = header[1] if header is not None and header[1].lower() not in GENERIC_VALUE_HEADERS else None
     return [
         Piece(
-            source=str(path),
-            cells=[cell or cell_id_from_name(path.name)],
+            source=str(source),
+            cells=[cell or cell_id_from_name(source.name)],
             genes=info.block,
             indptr=np.array([0, nonzero.size], dtype=np.int64),
             indices=nonzero.astype(np.int32),
@@ -312,7 +299,7 @@ def read_cell_table(
     path: str | os.PathLike[str],
     *,
     duplicate_genes: DuplicateGenes = "sum",
-    dtype: str = "auto",
+    dtype: DType = "auto",
 ) -> AnnData:
     """Read one per-cell count table into a 1-cell AnnData.
 
@@ -332,8 +319,8 @@ def read_cell_table(
     -------
     AnnData with one cell and the file's genes in file order; ``X`` is CSR without
     stored zeros. ``obs`` holds ``sample``, ``source_file`` and ``cell`` (the header's
-    cell id, else the file name without its suffixes and GSM accession) and htseq-count's special
-    counters (``htseq_no_feature``, ...) when present.
+    cell id, else the file name without its suffixes and GSM accession) and
+    htseq-count's special counters (``htseq_no_feature``, ...) when present.
 
     Raises
     ------
@@ -341,17 +328,9 @@ def read_cell_table(
         The file is empty, corrupt, not a two-column table, or holds a missing,
         non-numeric, negative or infinite count.
     """
-    from ..assemble import assemble_files
+    from ..assemble import read
 
-    path = Path(path)
-    return assemble_files(
-        [path],
-        root=path.parent,
-        input_path=path,
-        format="cell_table",
-        duplicate_genes=duplicate_genes,
-        dtype=dtype,
-    )
+    return read(path, format="cell_table", duplicate_genes=duplicate_genes, dtype=dtype)
 
 
 register_format(
@@ -359,6 +338,6 @@ register_format(
         name="cell_table",
         description="per-cell two-column gene/count table, one cell per file",
         sniff=sniff,
-        read_pieces=read_pieces,
+        read_unit=read_unit,
     )
 )
