@@ -113,3 +113,45 @@ def test_progress_bar_goes_to_stderr_only_when_asked(demo_dir, capsys):
     assert "144/144" in err
     gseio.read_gse_dir(demo_dir)
     assert capsys.readouterr().err == ""
+
+
+def test_inspect_lists_units_without_building(runner, demo_dir, tmp_path):
+    import json
+
+    result = runner.invoke(main, ["inspect", str(demo_dir)])
+    assert result.exit_code == 0, result.output
+    assert "144 units" in result.output
+    assert "GSM5000001_P1_A01.counts.txt.gz  cell_table  GSM5000001" in result.output
+    assert "ignored       filelist.txt: file list or checksums" in result.output
+    as_json = json.loads(runner.invoke(main, ["inspect", str(demo_dir), "--json"]).output)
+    expected = gseio.read_gse_dir(demo_dir)
+    assert [u["unit"] for u in as_json["units"]] == expected.obs["source_file"].tolist()
+    assert sum(u["nnz"] for u in as_json["units"]) == expected.X.nnz
+    assert all(u["cells"] == 1 for u in as_json["units"])
+    quick = json.loads(runner.invoke(main, ["inspect", str(demo_dir), "--json", "--no-read"]).output)
+    assert "cells" not in quick["units"][0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_build_reads_a_raw_tar_and_names_outputs_after_it(runner, demo_dir, tmp_path):
+    import tarfile
+
+    tar_path = tmp_path / "GSE_demo_RAW.tar"
+    with tarfile.open(tar_path, "w") as tar:
+        for path in sorted(demo_dir.iterdir()):
+            tar.add(path, arcname=path.name)
+    result = runner.invoke(main, ["build", str(tar_path), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    from_tar = ad.read_h5ad(tmp_path / "out" / "GSE_demo_RAW.h5ad")
+    assert (from_tar.X != gseio.read_gse_dir(demo_dir).X).nnz == 0
+
+
+def test_reader_options_come_from_the_api(runner, demo_dir, tmp_path):
+    from gseio._unit import ReadOptions
+
+    help_text = runner.invoke(main, ["build", "--help"]).output
+    for field in ReadOptions.__dataclass_fields__:
+        if field not in ("cache", "duplicate_genes"):
+            assert "--" + field.replace("_", "-") in help_text
+    bad = runner.invoke(main, ["build", str(demo_dir), "-o", str(tmp_path / "o"), "--orientation", "sideways"])
+    assert bad.exit_code == 2

@@ -1,9 +1,11 @@
 """The ``gseio`` command line.
 
-``gseio build INPUT_DIR -o OUTDIR`` assembles a GEO supplementary folder and writes
-the platform template plus ``OUTDIR/<name>.h5ad``; ``gseio demo DIR`` writes the demo
-folder; ``gseio formats`` lists the input formats. Heavy libraries are imported
-inside the commands so that ``--help`` answers at once.
+``gseio build INPUT -o OUTDIR`` assembles a GEO supplementary folder (or its RAW.tar)
+and writes the platform template plus ``OUTDIR/<name>.h5ad``; ``gseio inspect INPUT``
+shows what a build would read; ``gseio demo DIR`` writes the demo folder; ``gseio
+formats`` lists the input formats. The format options are generated from
+:class:`gseio._unit.ReadOptions`, so the CLI and the Python API cannot drift apart.
+Heavy libraries are imported inside the commands so that ``--help`` answers at once.
 """
 
 from __future__ import annotations
@@ -30,6 +32,55 @@ def _choice(flag: str, choices: Any, help: str) -> Callable[[F], F]:
     """A ``click.Choice`` option built from the API's ``Literal`` type; its first value is the default."""
     values = list(get_args(choices))
     return click.option(flag, type=click.Choice(values), default=values[0], show_default=True, help=help)
+
+
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """First sentence of each attribute in a numpydoc ``Attributes`` section."""
+    docs: dict[str, str] = {}
+    lines = (cls.__doc__ or "").split("Attributes", 1)[-1].splitlines()
+    name = None
+    for line in lines:
+        stripped = line.strip()
+        if not stripped or set(stripped) == {"-"}:
+            continue
+        if line.startswith("    ") and not line.startswith("        "):
+            name = stripped
+            docs[name] = ""
+        elif name is not None:
+            docs[name] = (docs[name] + " " + stripped).strip()
+    return {k: v.replace("``", "") for k, v in docs.items()}
+
+
+def _given(options: dict[str, Any]) -> dict[str, Any]:
+    """The reader options the user set (unset ones keep the API's defaults)."""
+    return {k: v for k, v in options.items() if v not in (None, False, "auto")}
+
+
+def _reader_options(command: F) -> F:
+    """Add one CLI option per :class:`~gseio._unit.ReadOptions` field (but the internal ones)."""
+    import dataclasses
+    import typing
+
+    from ._unit import ReadOptions
+
+    hints = typing.get_type_hints(ReadOptions)
+    docs = _attribute_docs(ReadOptions)
+    for field in reversed(dataclasses.fields(ReadOptions)):
+        if field.name in ("cache", "duplicate_genes"):
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        hint = hints[field.name]
+        kwargs: dict[str, Any] = {"help": docs.get(field.name, ""), "show_default": True}
+        if get_args(hint) and all(isinstance(a, str) for a in get_args(hint)):
+            kwargs.update(type=click.Choice(list(get_args(hint))), default=field.default)
+        elif hint is bool:
+            kwargs.update(is_flag=True, default=False, show_default=False)
+        elif Path in get_args(hint):
+            kwargs.update(type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+        else:
+            kwargs.update(type=str, default=None)
+        command = click.option(flag, field.name, **kwargs)(command)
+    return command
 
 
 def _fail(error: Exception) -> None:
@@ -84,7 +135,7 @@ def _summary(*, adata: Any, input_dir: Path, outputs: list[Path], seconds: float
 
 
 @main.command()
-@click.argument("input_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("input_dir", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "-o",
     "--outdir",
@@ -109,6 +160,13 @@ def _summary(*, adata: Any, input_dir: Path, outputs: list[Path], seconds: float
 @_choice("--duplicate-genes", DuplicateGenes, "What to do with a gene name repeated inside one file.")
 @_choice("--gene-order", GeneOrder, "Order of the genes (columns).")
 @click.option(
+    "--allow-mixed",
+    is_flag=True,
+    help="Join single-cell units with per-sample (bulk-like) quantifications, or counts with TPM/FPKM.",
+)
+@_reader_options
+@click.option("-j", "--jobs", type=int, default=None, help="Units read at once (default: one per core).")
+@click.option(
     "--overwrite", is_flag=True, help="Replace outputs that exist already (once the new ones are complete)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
@@ -121,10 +179,13 @@ def build(
     on_error: str,
     duplicate_genes: str,
     gene_order: str,
+    allow_mixed: bool,
+    jobs: int | None,
     overwrite: bool,
     quiet: bool,
+    **reader_options: Any,
 ) -> None:
-    """Assemble INPUT_DIR (a GEO supplementary folder) into OUTDIR.
+    """Assemble INPUT (a GEO supplementary folder, or its uncompressed RAW.tar) into OUTDIR.
 
     Writes the platform template (expressionMatrix_rawCounts.mtx, cellID_rawCounts.tsv,
     genes_rawCounts.tsv, cellAnnotation.tsv) and OUTDIR/<name>.h5ad. Nothing is written to
@@ -136,7 +197,7 @@ def build(
     from .export.template import RAW_FILES
 
     started = time.perf_counter()
-    name = name or input_dir.resolve().name
+    name = name or _stem(input_dir)
     h5ad_name = name if name.endswith(".h5ad") else f"{name}.h5ad"
     targets = [outdir / n for n in (*RAW_FILES, h5ad_name)]
     try:
@@ -153,7 +214,10 @@ def build(
             on_error=on_error,  # type: ignore[arg-type]
             duplicate_genes=duplicate_genes,  # type: ignore[arg-type]
             gene_order=gene_order,  # type: ignore[arg-type]
+            allow_mixed=allow_mixed,
+            n_jobs=jobs,
             progress=not quiet and sys.stderr.isatty(),
+            **_given(reader_options),
         )
         outputs = _write_outputs(adata, outdir, h5ad_name)
     except GseioError as e:
@@ -162,6 +226,63 @@ def build(
         click.echo(
             _summary(adata=adata, input_dir=input_dir, outputs=outputs, seconds=time.perf_counter() - started)
         )
+
+
+def _stem(path: Path) -> str:
+    name = path.resolve().name
+    for suffix in (".tar",):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+@main.command()
+@click.argument("input_dir", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@click.option("--pattern", default=None, help="Only consider files whose path matches this glob.")
+@click.option("--format", "format_", default=None, metavar="FORMAT", help="Read every file as this format.")
+@click.option("--no-read", is_flag=True, help="Only group files and detect formats; do not parse them.")
+@_reader_options
+def inspect(input_dir: Path, as_json: bool, pattern: str | None, format_: str | None, no_read: bool,
+            **reader_options: Any) -> None:  # fmt: skip
+    """Show what 'gseio build INPUT' would read, without building anything.
+
+    One line per unit (one per-cell file, one 10x triplet, ...): its format, sample, cells,
+    genes, non-zeros and the reader's decisions (orientation, strandedness, ...); then the
+    files set aside and why, and the files no reader recognises.
+    """
+    import json
+
+    from .errors import GseioError
+    from .inspect import inspect_input
+
+    try:
+        manifest = inspect_input(
+            input_dir, pattern=pattern, format=format_, read=not no_read, **_given(reader_options)
+        )
+    except GseioError as e:
+        _fail(e)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, default=str))
+        return
+    click.echo(_manifest_table(manifest))
+
+
+def _manifest_table(manifest: dict[str, Any]) -> str:
+    rows = [("unit", "format", "sample", "cells", "genes", "non-zeros", "notes")]
+    for u in manifest["units"]:
+        notes = u.get("error") or "; ".join(f"{k}: {v}" for k, v in u.get("notes", {}).items())
+        counts = [f"{u[key]:,}" if key in u else "?" for key in ("cells", "genes", "nnz")]
+        rows.append((u["unit"], u["format"], u["sample"], *counts, notes))
+    widths = [min(48, max(len(str(r[i])) for r in rows)) for i in range(6)]
+    lines = [f"{manifest['input']}: {len(manifest['units'])} units"]
+    for row in rows:
+        lines.append("  ".join(str(v)[:48].ljust(w) for v, w in zip(row[:6], widths, strict=True)) + "  " + row[6])
+    for entry in manifest["ignored"]:
+        lines.append(f"ignored       {entry['file']}: {entry['reason']}")
+    for entry in manifest["unrecognised"]:
+        lines.append(f"unrecognised  {entry['file']}: {entry['reason']}")
+    return "\n".join(lines)
 
 
 def _write_outputs(adata: Any, outdir: Path, h5ad_name: str) -> list[Path]:
