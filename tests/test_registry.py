@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,3 +82,25 @@ def test_table_like_text_reads_exactly_or_fails_typed(tmp_path, lines, newline):
     assert (adata.X.data > 0).all()
     text = path.read_text(encoding="utf-8")
     assert all(name in text for name in adata.var_names)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.binary(min_size=1, max_size=2000))
+def test_every_sniffer_takes_any_bytes_without_raising(data):
+    from gseio._registry import all_formats
+    from gseio._source import Source
+
+    source = Source(path=Path("junk.bin"), rel="junk.bin")
+    for spec in all_formats():
+        if spec.sniff is not None:
+            score = spec.sniff(data, source)  # called directly: an exception here fails the test
+            assert 0.0 <= float(score) <= 1.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(min_size=64, max_size=2000).filter(lambda b: b.count(0) >= 4))
+def test_binary_junk_is_claimed_by_no_format(data):
+    from gseio._registry import sniff_scores
+    from gseio._source import Source
+
+    assert sniff_scores(Source(path=Path("junk.bin"), rel="junk.bin"), data) == {}
