@@ -111,7 +111,9 @@ def list_sources(path: Path, *, pattern: str | None = None) -> tuple[list[Source
     Returns
     -------
     The sources, sorted by relative path, and ``(relative path, reason)`` for every file
-    set aside (by name, by ``pattern``, or because it is unsafe or not a regular file).
+    set aside (by ``pattern``, or because it is unsafe or not a regular file). Files that
+    are never data by their name are set aside later, by :func:`plan_units`, once
+    multi-file units (which may include e.g. a ``run_info.json``) have claimed theirs.
     """
     if path.is_dir():
         found, ignored = _folder_sources(path)
@@ -121,12 +123,8 @@ def list_sources(path: Path, *, pattern: str | None = None) -> tuple[list[Source
         raise InputError("neither a folder nor a tar archive; read a single file with gseio.read()", path=path)
     sources = []
     for source in found:
-        if pattern is not None:
-            if not _matches(source.rel, pattern):
-                ignored.append((source.rel, f"does not match pattern {pattern!r}"))
-                continue
-        elif (reason := ignore_reason(source.name)) is not None:
-            ignored.append((source.rel, reason))
+        if pattern is not None and not _matches(source.rel, pattern):
+            ignored.append((source.rel, f"does not match pattern {pattern!r}"))
             continue
         sources.append(source)
     sources.sort(key=lambda s: s.rel)
@@ -165,6 +163,9 @@ def plan_units(sources: list[Source], *, format: str | None = None) -> Plan:
     plan = Plan()
     plan.units, rest = group_units(sources, format=format)
     for source in rest:
+        if format is None and (reason := ignore_reason(source.name)) is not None:
+            plan.ignored.append((source.rel, reason))
+            continue
         try:
             name = format if format is not None else _registry.detect_format(source)
         except InputError as e:
