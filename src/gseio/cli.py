@@ -327,8 +327,8 @@ def demo(path: Path, cells_per_plate: int, seed: int) -> None:
 
 @main.command()
 def formats() -> None:
-    """List the input formats gseio recognises."""
-    from ._registry import get_format, list_formats
+    """List the input formats gseio recognises (kind: single_cell, bulk, or qc = recognised, set aside)."""
+    from ._registry import all_formats
 
-    for fmt in list_formats():
-        click.echo(f"{fmt:<14} {get_format(fmt).description}")
+    for spec in all_formats():
+        click.echo(f"{spec.name:<22} {spec.kind:<12} {spec.description}")
