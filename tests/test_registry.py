@@ -27,7 +27,7 @@ NOT_CELL_TABLES = [
 
 def test_list_formats_and_unknown_name():
     assert "cell_table" in gseio.list_formats()
-    with pytest.raises(UnknownFormatError, match="known formats: cell_table"):
+    with pytest.raises(UnknownFormatError, match=r"known formats: .*cell_table"):
         get_format("nope")
 
 
@@ -42,11 +42,13 @@ def test_real_cell_tables_are_detected(realdata, name):
 @pytest.mark.parametrize("name", NOT_CELL_TABLES)
 def test_other_real_files_are_not_taken_for_cell_tables(realdata, name):
     try:
-        detected = gseio.detect_format(realdata / name)
+        detected, message = gseio.detect_format(realdata / name), ""
     except UnknownFormatError as e:
-        assert str(realdata / name) in str(e)
-        return
-    assert detected != "cell_table"
+        detected, message = None, str(e)
+    if detected is None:
+        assert str(realdata / name) in message
+    else:
+        assert detected != "cell_table"
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

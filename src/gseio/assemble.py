@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import time
+import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -170,7 +171,13 @@ def _reader_options(duplicate_genes: DuplicateGenes, extra: dict[str, Any]) -> R
     if unknown:
         known = sorted(set(ReadOptions.__dataclass_fields__) - {"cache", "duplicate_genes"})
         raise TypeError(f"unknown reader option(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}")
-    return ReadOptions(duplicate_genes=duplicate_genes, **extra)
+    options = ReadOptions(duplicate_genes=duplicate_genes, **extra)
+    hints = typing.get_type_hints(ReadOptions)
+    for name in extra:  # Literal-typed options are checked here, before any file is read
+        allowed = get_args(hints[name])
+        if allowed and all(isinstance(a, str) for a in allowed) and extra[name] not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, not {extra[name]!r}")
+    return options
 
 
 def plan_input(path: str | os.PathLike[str], *, pattern: str | None = None, format: str | None = None) -> Plan:

@@ -6,10 +6,21 @@ import re
 
 from ._open import strip_compression_suffix
 
-_GSM = re.compile(r"^(GSM\d+)(?=$|[^0-9])")
+_GSM = re.compile(r"^(GSM\d+)(?=$|[_.\-\s])")
 
 #: Suffixes of count tables dropped when a cell id is derived from a file name.
-TABLE_SUFFIXES = (".txt", ".tsv", ".csv", ".tab", ".counts", ".count", ".dat")
+TABLE_SUFFIXES = (
+    "readspergene.out.tab",  # STAR
+    ".genes.results",  # RSEM
+    ".isoforms.results",
+    ".txt",
+    ".tsv",
+    ".csv",
+    ".tab",
+    ".counts",
+    ".count",
+    ".dat",
+)
 
 
 def gsm_accession(name: str) -> str | None:
@@ -31,14 +42,16 @@ def file_stem(name: str) -> str:
     'GSM3021397_LM2_G15.hs.raw_counts'
     >>> file_stem("GSM5000002_P1_A02.counts.txt.gz")
     'GSM5000002_P1_A02'
+    >>> file_stem("ERR458837_subsamp_1ReadsPerGene.out.tab")
+    'ERR458837_subsamp_1'
     """
     stem = strip_compression_suffix(name)
     while True:
-        lower = stem.lower()
+        lower = stem.lower()  # suffixes are lower case
         suffix = next((s for s in TABLE_SUFFIXES if lower.endswith(s) and len(stem) > len(s)), None)
         if suffix is None:
             return stem
-        stem = stem[: -len(suffix)]
+        stem = stem[: -len(suffix)].rstrip("_.")
 
 
 def cell_id_from_name(name: str) -> str:
