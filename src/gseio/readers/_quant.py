@@ -1,0 +1,282 @@
+"""Shared parsing for per-sample quantifier tables (htseq-count, featureCounts, STAR, RSEM, kallisto, salmon).
+
+These tools all write tab-separated text: an optional header or comment line, one row per
+gene or transcript, an identifier column, annotation columns and one or more count columns.
+The helpers here split the text, check that rows are not ragged, convert count columns with
+pandas (vectorised) and report bad values by line number and gene, then turn a genes x samples
+matrix into one :class:`~gseio._piece.Piece` of CSR rows without stored zeros.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .. import _open
+from .._options import DuplicateGenes
+from .._piece import GeneBlock, Piece
+from .._source import Source
+from ..errors import FormatError, InvalidValueError
+
+#: What every sniffer may need to reject early: binary content.
+BINARY_MARK = b"\0"
+
+
+def head_lines(head: bytes, limit: int = 50) -> list[bytes]:
+    """The complete lines of a sniffing head (the last, possibly cut, line dropped)."""
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    lines = head.split(b"\n", limit)
+    if len(lines) > limit or (len(lines) > 1 and not head.endswith(b"\n")):
+        lines = lines[:-1]
+    return [line.rstrip(b"\r") for line in lines]
+
+
+def header_fields(head: bytes, *, skip_comments: bool = False) -> list[str]:
+    """The first line of ``head`` (after ``#`` lines when asked) split on tabs; ``[]`` if none."""
+    for line in head_lines(head, 20):
+        if skip_comments and line.startswith(b"#"):
+            continue
+        return [f.decode("utf-8", "replace").strip() for f in line.split(b"\t")]
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A parsed tab-separated file: its header (if any) and its data rows as columns."""
+
+    header: list[str] | None
+    frame: pd.DataFrame
+    first_line: int  # 1-based line number of the first data row, for messages
+
+    def line(self, row: int) -> int:
+        """The file's line number of data row ``row`` (0-based)."""
+        return self.first_line + row
+
+
+def load_text(source: Source) -> bytes:
+    """The whole decompressed file, without a UTF-8 byte-order mark."""
+    data = _open.read_bytes(source)
+    return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+
+
+def _split_line(data: bytes, start: int) -> tuple[bytes, int]:
+    end = data.find(b"\n", start)
+    if end < 0:
+        return data[start:].rstrip(b"\r"), len(data)
+    return data[start:end].rstrip(b"\r"), end + 1
+
+
+def _check_ragged(body: bytes, n_fields: int, first_line: int, source: Source) -> None:
+    """Raise on the first non-blank line whose field count is not ``n_fields`` (vectorised)."""
+    arr = np.frombuffer(body, dtype=np.uint8)
+    ends = np.flatnonzero(arr == 10)
+    if arr.size and arr[-1] != 10:
+        ends = np.append(ends, arr.size)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    tabs = np.flatnonzero(arr == 9)
+    fields = np.searchsorted(tabs, ends) - np.searchsorted(tabs, starts) + 1
+    length = ends - starts
+    blank = (length == 0) | ((length == 1) & (arr[np.minimum(starts, arr.size - 1)] == 13))
+    bad = np.flatnonzero((fields != n_fields) & ~blank)
+    if bad.size:
+        i = int(bad[0])
+        text = body[starts[i] : ends[i]].rstrip(b"\r")[:80].decode("utf-8", "replace")
+        raise FormatError(
+            f"line {first_line + i}: expected {n_fields} tab-separated columns, got {int(fields[i])}: {text!r}",
+            path=source,
+        )
+
+
+def parse_tsv(
+    source: Source,
+    data: bytes,
+    *,
+    header: bool,
+    skip_comments: bool = False,
+    numeric: Sequence[int] = (),
+    n_fields: int | None = None,
+) -> Table:
+    """Parse tab-separated ``data`` into string columns (``numeric`` ones as float64).
+
+    Parameters
+    ----------
+    source
+        The file, for messages.
+    data
+        Its decompressed bytes.
+    header
+        Whether the first (non-comment) line names the columns.
+    skip_comments
+        Skip leading lines that start with ``#``.
+    numeric
+        Columns parsed as float64 directly (fast path); a value that does not parse is
+        reported by line and gene. Other columns stay strings.
+    n_fields
+        The expected number of columns (default: the header's, else the first line's).
+
+    Raises
+    ------
+    FormatError
+        No data rows, or a row with the wrong number of columns.
+    InvalidValueError
+        A value of a ``numeric`` column is not a number.
+    """
+    pos, line_no = 0, 1
+    names: list[str] | None = None
+    while pos < len(data):
+        line, nxt = _split_line(data, pos)
+        if (skip_comments and line.startswith(b"#")) or not line.strip():
+            pos, line_no = nxt, line_no + 1
+            continue
+        if header:
+            names = [f.decode("utf-8", "replace").strip().strip('"') for f in line.split(b"\t")]
+            pos, line_no = nxt, line_no + 1
+        if n_fields is None:
+            n_fields = len(names) if names is not None else line.count(b"\t") + 1
+        break
+    body = data[pos:]
+    if not body.strip() or n_fields is None:
+        raise FormatError("no data rows", path=source)
+    _check_ragged(body, n_fields, line_no, source)
+    table = Table(names, _read_frame(body, n_fields, set(numeric), line_no, source), line_no)
+    return table
+
+
+def _read_frame(body: bytes, n_fields: int, numeric: set[int], first_line: int, source: Source) -> pd.DataFrame:
+    def read(as_float: set[int]) -> pd.DataFrame:
+        return pd.read_csv(
+            io.BytesIO(body),
+            sep="\t",
+            header=None,
+            names=list(range(n_fields)),
+            dtype={i: (np.float64 if i in as_float else str) for i in range(n_fields)},
+            keep_default_na=False,
+            na_values=[],
+            quoting=csv.QUOTE_NONE,
+            skip_blank_lines=True,
+            engine="c",
+        )
+
+    try:
+        return read(numeric)
+    except ValueError:
+        frame = read(set())  # every column as text, to say which value did not parse
+    for col in sorted(numeric):
+        frame[col] = to_numbers(frame, col, first_line, source)
+    return frame
+
+
+def to_numbers(frame: pd.DataFrame, col: int, first_line: int, source: Source) -> np.ndarray:
+    """Convert a text column to float64, naming the first value that is not a number."""
+    values = frame[col]
+    if values.dtype == np.float64:
+        return values.to_numpy()
+    converted = pd.to_numeric(values.str.strip(), errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.isnan(converted) & ~values.str.strip().str.lower().isin(["nan"]).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidValueError(
+            f"line {first_line + i} (gene {frame[0].iloc[i]!r}): value {values.iloc[i]!r} in column {col + 1} "
+            "is not a number",
+            path=source,
+        )
+    return converted
+
+
+def check_counts(
+    matrix: np.ndarray, genes: np.ndarray, source: Source, *, first_line: int | None, what: str = "count"
+) -> None:
+    """Raise :class:`InvalidValueError` on the first NaN, infinite or negative value (genes x samples).
+
+    ``first_line`` is the file's line number of row 0 (``None`` for binary files: rows are
+    then named by their 1-based position).
+    """
+    bad = ~np.isfinite(matrix) | (matrix < 0)
+    if bad.any():
+        row, col = (int(v[0]) for v in np.nonzero(bad))
+        where = f"entry {row + 1}" if first_line is None else f"line {first_line + row}"
+        raise InvalidValueError(
+            f"{where} (gene {genes[row]!r}): {what} {matrix[row, col]!r} is NaN, infinite or negative; "
+            "counts must be finite and >= 0",
+            path=source,
+        )
+
+
+def gene_block(
+    names: np.ndarray,
+    source: Source,
+    *,
+    policy: DuplicateGenes,
+    annotations: dict[str, np.ndarray] | None = None,
+    first_line: int = 1,
+) -> tuple[GeneBlock, np.ndarray | None]:
+    """The :class:`GeneBlock` of ``names`` and the rows kept (``None``: all) under the duplicate policy."""
+    names = np.asarray(names, dtype=object)
+    empty = np.flatnonzero(pd.Series(names, dtype=object).fillna("").str.strip().to_numpy() == "")
+    if empty.size:
+        raise FormatError(f"line {first_line + int(empty[0])} has an empty gene name", path=source)
+    duplicated = pd.Index(names).duplicated()
+    n_dup = int(duplicated.sum())
+    if n_dup and policy == "error":
+        dups = pd.unique(names[duplicated])
+        listed = ", ".join(map(str, dups[:5])) + (", ..." if len(dups) > 5 else "")
+        raise FormatError(
+            f"{n_dup} rows repeat a gene name ({listed}); pass duplicate_genes='sum' or 'first'",
+            path=source,
+        )
+    keep = np.flatnonzero(~duplicated) if n_dup and policy == "first" else None
+    annotations = annotations or {}
+    if keep is not None:
+        names = names[keep]
+        annotations = {k: np.asarray(v)[keep] for k, v in annotations.items()}
+    return GeneBlock.from_names(names, n_duplicates=n_dup, annotations=annotations), keep
+
+
+def make_piece(
+    source: Source,
+    cells: list[str],
+    block: GeneBlock,
+    matrix: np.ndarray,
+    *,
+    obs: dict[str, np.ndarray] | None = None,
+    values: str = "counts",
+    notes: dict[str, str] | None = None,
+) -> Piece:
+    """One :class:`Piece` from a dense genes x samples float64 matrix (zeros not stored)."""
+    cells_by_genes = np.ascontiguousarray(np.asarray(matrix, dtype=np.float64).reshape(len(block.names), -1).T)
+    mask = cells_by_genes != 0
+    indptr = np.zeros(len(cells) + 1, dtype=np.int64)
+    np.cumsum(mask.sum(axis=1), out=indptr[1:])
+    return Piece(
+        source=str(source),
+        cells=list(cells),
+        genes=block,
+        indptr=indptr,
+        indices=np.nonzero(mask)[1].astype(np.int32),
+        data=cells_by_genes[mask],
+        obs={k: np.asarray(v) for k, v in (obs or {}).items()},
+        values=values,
+        notes=dict(notes or {}),
+    )
+
+
+def folder_name(source: Source) -> str:
+    """The folder a source sits in: the last folder of its relative path, else (plain files) on disk."""
+    if source.parent:
+        return source.parent.rsplit("/", 1)[-1]
+    return "" if source.in_tar else source.path.parent.name
+
+
+def strip_suffix(name: str, suffixes: Sequence[str]) -> str:
+    """Drop the first of ``suffixes`` that ends ``name`` (case-insensitive), leaving it non-empty."""
+    lower = name.lower()
+    for suffix in suffixes:
+        if lower.endswith(suffix.lower()) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name

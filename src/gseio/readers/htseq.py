@@ -1,0 +1,208 @@
+"""htseq-count outputs with more than two columns: additional attributes and several samples.
+
+``htseq-count --additional-attr gene_name --add-chromosome-info a.bam b.bam`` writes, without a
+header line, one row per feature: the feature id, the additional attribute column(s) (possibly
+empty), the chromosome, then one count column per BAM file; its special counters
+(``__no_feature``, ``__ambiguous``, ``__too_low_aQual``, ``__not_aligned``,
+``__alignment_not_unique``) end the file with empty attribute fields. The classic two-column
+output (``gene<TAB>count``) is a per-cell table and is read by ``cell_table``, not here.
+
+Which trailing columns are counts is told by the special rows when the file has them (their
+attribute fields are empty, their count fields are not), else by the trailing run of columns
+that are numbers on every row.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .._options import DuplicateGenes
+from .._piece import Piece
+from .._registry import FormatSpec, register_format
+from .._source import Source
+from .._unit import ReadOptions, Unit
+from ..errors import FormatError
+from ..geo import cell_id_from_name
+from . import _quant
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+__all__ = ["read_htseq", "read_unit", "sniff"]
+
+#: Prefix htseq-count gives its special counters (they go to ``obs`` as ``htseq_<name>``).
+SPECIAL_PREFIX = "__"
+#: Score of the generic headerless gene/attributes/counts layout (a wide table needs a header).
+GENERIC_SCORE = 0.6
+
+_INTEGER = re.compile(rb"^\d+$")
+
+
+def sniff(head: bytes, source: Source) -> float:
+    """Score ``head`` as a headerless htseq-count table with three or more columns."""
+    if _quant.BINARY_MARK in head[:4096]:
+        return 0.0
+    rows = [line.split(b"\t") for line in _quant.head_lines(head) if line.strip()]
+    if not rows:
+        return 0.0
+    width = len(rows[0])
+    first = rows[0][0]
+    # two columns are cell_table's; '#' lines and STAR's N_* counters belong to other tools
+    if width < 3 or first.startswith((b"#", b"N_unmapped")) or first.strip() == b"":
+        return 0.0
+    for row in rows:
+        if len(row) != width or not row[0].strip() or not _INTEGER.match(row[-1].strip()):
+            return 0.0
+        if _INTEGER.match(row[0].strip()):  # a feature id, not a number: else it is a plain matrix
+            return 0.0
+    specials = [r for r in rows if r[0].startswith(b"__no_feature")]
+    if specials and all(f.strip() == b"" for f in specials[0][1:2]):
+        return 1.0
+    return GENERIC_SCORE
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    text = column.str.strip()
+    return bool(len(text)) and bool(pd.to_numeric(text, errors="coerce").notna().all())
+
+
+def _n_count_columns(frame: pd.DataFrame, special: np.ndarray) -> int:
+    width = frame.shape[1]
+    if special.any():
+        # special rows leave attribute fields empty and fill count fields
+        rows = frame[special]
+        n = 0
+        for col in range(width - 1, 0, -1):
+            if not _is_numeric(rows[col]):
+                break
+            n += 1
+        return n
+    n = 0
+    for col in range(width - 1, 0, -1):
+        if not _is_numeric(frame[col]):
+            break
+        n += 1
+    return n
+
+
+def _attribute_names(frame: pd.DataFrame, cols: list[int], notes: dict[str, str]) -> dict[int, str]:
+    """Name attribute columns: ``chromosome`` and ``gene_name`` when recognisable, else ``attr_<k>``."""
+    names: dict[int, str] = {}
+    filled = [c for c in cols if (frame[c].str.strip() != "").any()]
+    empty = [c for c in cols if c not in filled]
+    if empty:
+        notes["htseq_attributes"] = f"{len(empty)} attribute column(s) empty on every row: dropped"
+    n = len(frame)
+    text = [c for c in filled if not _is_numeric(frame[c][frame[c].str.strip() != ""])]
+    # --add-chromosome-info appends the chromosome after the additional attributes
+    if text and text[-1] == filled[-1] and frame[text[-1]].nunique() <= max(50, n // 20):
+        names[text[-1]] = "chromosome"
+    for c in text:
+        if c not in names and frame[c].nunique() >= 0.5 * n:
+            names[c] = "gene_name"
+            break
+    for k, c in enumerate(cols, start=1):
+        if c in filled and c not in names:
+            names[c] = f"attr_{k}"
+    return names
+
+
+def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
+    """Parse one multi-column htseq-count output into a :class:`~gseio._piece.Piece`."""
+    source = unit.main
+    data = _quant.load_text(source)
+    first = _quant.header_fields(data[:65536])
+    has_header = bool(first) and not _INTEGER.match(first[-1].encode())
+    table = _quant.parse_tsv(source, data, header=has_header)
+    frame = table.frame
+    if frame.shape[1] < 3:
+        raise FormatError(
+            f"{frame.shape[1]} columns: a two-column htseq-count output is a per-cell table; read it with "
+            "format='cell_table'",
+            path=source,
+        )
+    genes = frame[0].to_numpy(dtype=object)
+    special = np.char.startswith(genes.astype(str), SPECIAL_PREFIX)
+    n_counts = _n_count_columns(frame, special)
+    if n_counts == 0:
+        raise FormatError("no count column: the last column holds values that are not numbers", path=source)
+    count_cols = list(range(frame.shape[1] - n_counts, frame.shape[1]))
+    matrix = np.column_stack([_quant.to_numbers(frame, c, table.first_line, source) for c in count_cols])
+    _quant.check_counts(matrix, genes, source, first_line=table.first_line)
+    notes: dict[str, str] = {}
+    attr_cols = list(range(1, count_cols[0]))
+    attr_names = _attribute_names(frame[~special], attr_cols, notes)
+    is_gene = ~special
+    annotations = {name: frame[c].to_numpy(dtype=object)[is_gene] for c, name in attr_names.items()}
+    block, keep = _quant.gene_block(
+        genes[is_gene],
+        source,
+        policy=options.duplicate_genes,
+        annotations=annotations,
+        first_line=table.first_line,
+    )
+    gene_matrix = matrix[is_gene] if keep is None else matrix[is_gene][keep]
+    if has_header and table.header is not None:
+        cells = [table.header[c] or f"count_{i}" for i, c in enumerate(count_cols, start=1)]
+    elif n_counts == 1:
+        cells = [cell_id_from_name(source.name)]
+    else:
+        stem = cell_id_from_name(source.name)
+        cells = [f"{stem}_{i}" for i in range(1, n_counts + 1)]
+        notes["htseq_cells"] = f"{n_counts} count columns without a header: named {stem}_1..{stem}_{n_counts}"
+    obs = {
+        "htseq_" + name[len(SPECIAL_PREFIX) :]: matrix[row]
+        for name, row in zip(genes[special], np.flatnonzero(special), strict=True)
+    }
+    notes["htseq_layout"] = (
+        f"{len(attr_cols)} attribute column(s) ({', '.join(attr_names.values()) or 'none kept'}), "
+        f"{n_counts} count column(s)"
+    )
+    return [_quant.make_piece(source, cells, block, gene_matrix, obs=obs, notes=notes)]
+
+
+def read_htseq(path: str | os.PathLike[str], *, duplicate_genes: DuplicateGenes = "sum") -> AnnData:
+    """Read an htseq-count output with attribute columns and/or several samples.
+
+    Parameters
+    ----------
+    path
+        A headerless htseq-count output with three or more tab-separated columns:
+        ``gene [attributes...] count [count...]`` (``--additional-attr``,
+        ``--add-chromosome-info``, several BAM files), plain or compressed.
+    duplicate_genes
+        A gene id repeated in the file: ``"sum"``, keep the ``"first"``, or ``"error"``.
+
+    Returns
+    -------
+    AnnData with one cell per count column (named after the file, ``<stem>_1``,
+    ``<stem>_2``... when there are several) and the file's genes. ``var`` holds the
+    attribute columns: ``chromosome`` and ``gene_name`` when recognisable, else
+    ``attr_<k>`` (the k-th attribute column); columns empty on every row are dropped.
+    ``obs`` holds the special counters as ``htseq_no_feature``, ``htseq_ambiguous``, ....
+
+    Raises
+    ------
+    ~gseio.errors.InputError
+        The file is not such a table, is ragged, or holds a count that is not a
+        finite number >= 0.
+    """
+    from ..assemble import read
+
+    return read(path, format="htseq", duplicate_genes=duplicate_genes)
+
+
+register_format(
+    FormatSpec(
+        name="htseq",
+        description="htseq-count output with attribute columns or several samples (no header)",
+        sniff=sniff,
+        read_unit=read_unit,
+        kind="bulk",
+    )
+)
