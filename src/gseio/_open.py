@@ -9,6 +9,7 @@ gzip, and plain files named ``.gz``); the suffix is only used to name the cell.
 from __future__ import annotations
 
 import bz2
+import io
 import lzma
 import os
 import zipfile
@@ -74,18 +75,48 @@ def open_decompressed(source: Source | str | os.PathLike[str]) -> IO[bytes]:
     raw = source.open()
     try:
         if kind == "gzip":
-            return _gzip.open(raw, "rb")
+            return _Owning(_gzip.open(raw, "rb"), raw)
         if kind == "bz2":
-            return bz2.open(raw, "rb")
+            return _Owning(bz2.open(raw, "rb"), raw)
         if kind == "xz":
-            return lzma.open(raw, "rb")
+            return _Owning(lzma.open(raw, "rb"), raw)
         if kind == "zip":
             zf = zipfile.ZipFile(raw)
-            return zf.open(_zip_member(zf, source))
+            return _Owning(zf.open(_zip_member(zf, source)), raw)
     except BaseException:
         raw.close()
         raise
     return raw
+
+
+class _Owning(io.RawIOBase):
+    """A decompressing stream that also closes the raw file it reads from."""
+
+    def __init__(self, stream: IO[bytes], raw: IO[bytes]) -> None:
+        super().__init__()
+        self._stream, self._raw = stream, raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(size)
+
+    def readall(self) -> bytes:
+        return self._stream.read()
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._stream.close()
+            finally:
+                self._raw.close()
+        super().close()
 
 
 def read_bytes(source: Source | str | os.PathLike[str], *, limit: int | None = None) -> bytes:

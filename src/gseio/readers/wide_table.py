@@ -1,0 +1,212 @@
+"""Wide count tables: a header line, one label column, then one column per cell (or per gene).
+
+The commonest "processed data" layout on GEO: ``GSE..._counts.txt.gz`` with genes as rows
+and cells (or samples) as columns, sometimes transposed. Tab-, comma- or
+whitespace-separated, compressed or not, quoted fields (R's ``write.csv``), CRLF, a byte-order
+mark and ``#`` comment lines are all accepted. The header's first field (the corner) may be
+empty, even two of them (htseq-count-barcodes), or missing altogether (R's
+``write.table``: the header is one field shorter than the rows).
+
+Orientation
+    Decided from the labels (:mod:`gseio.readers._labels`): Ensembl/FlyBase/yeast ids, ERCC
+    spike-ins and htseq counters mark genes; barcodes, plate wells and GSM/SRR accessions
+    mark cells. The decision and its reason go to the provenance notes; undecidable tables
+    are read genes x cells. ``orientation="genes_by_cells"``/``"cells_by_genes"`` overrides.
+Annotation columns
+    Columns named like ``gene_name``, ``Description``, ``Chr``, ``Start``, ``End``,
+    ``Strand``, ``Length`` (featureCounts) or unnamed text columns before the counts are
+    per-gene annotations: they go to ``var`` (``gene_symbols``, ``chromosome``, ``length``...),
+    never to cells. Any other text column means the file is not a count table (a sample sheet).
+Values
+    Counts, unless the file name, the header or a comment line names a normalisation
+    (``TPM``, ``FPKM``, ``RPKM``, ``CPM``, ``normalized``/``normalised``, optionally with a
+    ``log``/``log2`` prefix): then the piece is marked ``values="normalized"``. The values
+    themselves do not decide: fractional "counts" are common (tximport, RSEM).
+
+Headerless multi-column tables are htseq-count output and left to that reader.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING, get_args
+
+from .. import _open
+from .._options import DType, DuplicateGenes
+from .._piece import Piece
+from .._registry import SNIFF_BYTES, FormatSpec, register_format
+from .._source import Source
+from .._unit import Orientation, ReadOptions, Unit
+from ..errors import FormatError
+from ..geo import cell_id_from_name
+from ._labels import decide_orientation
+from ._table import Layout, build_piece, find_layout, is_missing, is_number, parse_table, plan_columns, sample_rows
+from .cell_table import GENERIC_VALUE_HEADERS
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+__all__ = ["normalised_marker", "read_unit", "read_wide_table", "sniff"]
+
+_NORMALISED = re.compile(
+    r"(?<![a-z])(log\d*[_.-]?)?(tpm|fpkm|rpkm|cpm|normali[sz]ed|norm[_.-]counts)(?![a-z])", re.IGNORECASE
+)
+
+
+def normalised_marker(*texts: str) -> str | None:
+    """The first normalisation word (TPM, FPKM...) found in ``texts``, else ``None``."""
+    for text in texts:
+        if match := _NORMALISED.search(text):
+            return match.group(0)
+    return None
+
+
+def has_header(layout: Layout) -> bool:
+    """Whether the first line is a header: an empty corner, a quoted field or a non-numeric last field."""
+    fields = layout.header
+    if len(fields) < 2:
+        return bool(fields) and not is_number(fields[0])
+    return fields[0].strip() == "" or any(layout.quoted[1:]) or not is_number(fields[-1])
+
+
+def _looks_wide(head: bytes, source: Source) -> bool:
+    if b"\0" in head[:4096]:
+        return False
+    try:
+        layout = find_layout(head, source)
+    except FormatError:
+        return False
+    if not has_header(layout):
+        return False
+    rows = sample_rows(layout, 50, complete=len(head) < SNIFF_BYTES)
+    if not rows or max(len(r) for r in rows) < 3:
+        return False  # two columns: a per-cell table
+    try:
+        plan = plan_columns(layout, rows, source)
+    except FormatError:
+        return False
+    width = len(plan.header)
+    full = [r for r in rows if len(r) == width]
+    if len(full) < 0.9 * len(rows):
+        return False
+    cells = [r[j] for r in full for j in plan.values]
+    numeric = sum(1 for v in cells if is_number(v))
+    return numeric > 0 and numeric + sum(1 for v in cells if is_missing(v)) >= 0.9 * len(cells)
+
+
+def sniff(head: bytes, source: Source) -> float:
+    """Score ``head`` as a wide table with a header (0.5: the layout is generic)."""
+    return 0.5 if _looks_wide(head, source) else 0.0
+
+
+def read_table_piece(
+    data: bytes,
+    source: Source,
+    options: ReadOptions,
+    *,
+    orientation: Orientation = "auto",
+    skip_lines: int = 0,
+    comment: tuple[bytes, ...] = (b"#",),
+    values: str | None = None,
+    notes: dict[str, str] | None = None,
+) -> Piece:
+    """Parse a wide table's bytes into one piece (the engine of the table-shaped formats).
+
+    ``values`` (``"counts"``/``"normalized"``) is decided by the caller's format when given,
+    else from the file name, header and comments (see the module notes). Format readers
+    that force an ``orientation`` give its reason as ``notes["orientation"]``.
+    """
+    if orientation not in get_args(Orientation):
+        raise ValueError(f"orientation must be one of {', '.join(map(repr, get_args(Orientation)))}")
+    layout = find_layout(data, source, skip_lines=skip_lines, comment=comment)
+    if not has_header(layout):
+        raise FormatError(
+            "the first line is not a header (its last field is a number); a headerless multi-column table is "
+            "htseq-count output: read it with format='htseq'",
+            path=source,
+        )
+    plan = plan_columns(layout, sample_rows(layout), source)
+    table = parse_table(layout, plan, source)
+    notes = dict(notes or {})
+    if orientation == "auto":
+        decision = decide_orientation(table.labels, table.columns, corner=table.corner)
+        genes_by_cells, notes["orientation"] = decision.genes_by_cells, decision.note
+    else:
+        genes_by_cells = orientation == "genes_by_cells"
+        notes.setdefault(
+            "orientation", f"{orientation.replace('_by_', ' x ')}: set by orientation={orientation!r}"
+        )
+    if table.annotations:
+        notes.setdefault("annotations", f"gene annotation columns kept in var: {', '.join(table.annotations)}")
+    if values is None:
+        marker = normalised_marker(source.name, "\t".join(plan.header), *layout.comments)
+        values = "counts" if marker is None else "normalized"
+        if marker is not None:
+            notes["values"] = f"normalized: {marker!r} in the file name, header or comments"
+    if len(table.columns) == 1 and genes_by_cells and table.columns[0].strip().lower() in GENERIC_VALUE_HEADERS:
+        # one value column named "Counts": the file, not the header, names the cell
+        table.columns = [cell_id_from_name(_open.strip_compression_suffix(source.name)).removesuffix(".gct")]
+    return build_piece(
+        table,
+        genes_by_cells=genes_by_cells,
+        policy=options.duplicate_genes,
+        path=source,
+        values=values,
+        notes=notes,
+    )
+
+
+def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
+    """Parse one wide table into a :class:`~gseio._piece.Piece` of its cells."""
+    source = unit.main
+    return [read_table_piece(_open.read_bytes(source), source, options, orientation=options.orientation)]
+
+
+def read_wide_table(
+    path: str | os.PathLike[str],
+    *,
+    orientation: Orientation = "auto",
+    duplicate_genes: DuplicateGenes = "sum",
+    dtype: DType = "auto",
+) -> AnnData:
+    """Read a wide count table (genes x cells or cells x genes) into an AnnData.
+
+    Parameters
+    ----------
+    path
+        A CSV/TSV/whitespace table with a header line, plain or compressed.
+    orientation
+        ``"auto"`` (decide from the row and column labels; undecidable tables are
+        genes x cells), ``"genes_by_cells"`` or ``"cells_by_genes"``.
+    duplicate_genes
+        A repeated gene: ``"sum"`` (default), keep the ``"first"``, or ``"error"``.
+    dtype
+        ``"auto"``, ``"float32"`` or ``"float64"``; see :func:`gseio.read_gse_dir`.
+
+    Returns
+    -------
+    AnnData, cells x genes, ``X`` CSR without stored zeros. ``var`` holds the file's gene
+    annotation columns (``gene_symbols``, ``chromosome``, ``length``...); ``obs`` holds
+    ``sample``, ``source_file``, ``cell`` and htseq-count's counters when present
+    (``htseq_no_feature``...). ``uns["gseio"]["notes"]`` says which orientation was chosen and why.
+
+    Raises
+    ------
+    ~gseio.errors.InputError
+        No header, a header/body width mismatch, ragged rows, a text column that is not a
+        gene annotation, or a missing, non-numeric, negative or infinite value.
+    """
+    from ..assemble import read
+
+    return read(path, format="wide_table", orientation=orientation, duplicate_genes=duplicate_genes, dtype=dtype)
+
+
+register_format(
+    FormatSpec(
+        name="wide_table",
+        description="wide count table with a header: genes x cells or cells x genes",
+        sniff=sniff,
+        read_unit=read_unit,
+    )
+)
