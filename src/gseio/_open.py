@@ -14,7 +14,7 @@ import lzma
 import os
 import zipfile
 import zlib
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from ._source import Source
 from .errors import CorruptFileError, EmptyFileError, FormatError
@@ -117,6 +117,37 @@ class _Owning(io.RawIOBase):
             finally:
                 self._raw.close()
         super().close()
+
+
+def open_seekable(source: Source | str | os.PathLike[str]) -> IO[bytes]:
+    """Open a file's decompressed bytes seekably (compressed files are decompressed into memory)."""
+    source = as_source(source)
+    if detect_compression(source) == "none":
+        return source.open()
+    return io.BytesIO(read_bytes(source))
+
+
+def open_hdf5(source: Source | str | os.PathLike[str]) -> Any:
+    """Open an HDF5 file (on disk, in a tar, or compressed) read-only with h5py.
+
+    Closing the returned ``h5py.File`` (or leaving its ``with`` block) also closes the
+    underlying file handle.
+    """
+    import h5py
+
+    class _OwningFile(h5py.File):
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                handle.close()
+
+    handle = open_seekable(source)
+    try:
+        return _OwningFile(handle, "r")
+    except BaseException:
+        handle.close()
+        raise
 
 
 def read_bytes(source: Source | str | os.PathLike[str], *, limit: int | None = None) -> bytes:

@@ -53,9 +53,7 @@ def sniff(head: bytes, source: Source) -> float:
     """Score a file as kallisto output: 1.0 for the TSV header or an HDF5 file with kallisto's datasets."""
     if head.startswith(HDF5_MAGIC):
         try:
-            import h5py
-
-            with source.open() as raw, h5py.File(raw, "r") as f:
+            with _open.open_hdf5(source) as f:
                 return 1.0 if all(name in f for name in H5_DATASETS) else 0.0
         except Exception:  # an unreadable HDF5 file is not ours to judge
             return 0.0
@@ -97,10 +95,9 @@ def cell_name(source: Source) -> str:
 
 
 def _read_h5(source: Source) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    import h5py
 
     try:
-        with source.open() as raw, h5py.File(raw, "r") as f:
+        with _open.open_hdf5(source) as f:
             missing = [name for name in H5_DATASETS if name not in f]
             if missing:
                 raise FormatError(f"not a kallisto abundance.h5: no {', '.join(missing)} dataset", path=source)

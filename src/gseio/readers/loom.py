@@ -35,11 +35,9 @@ BLOCK_VALUES = 1 << 25
 
 def open_hdf5(source: Source) -> Any:
     """Open an HDF5 file (on disk, in a tar, or compressed) with h5py, read-only."""
-    import h5py
-
     from .. import _open
 
-    return h5py.File(_open.open_decompressed(source), "r")
+    return _open.open_hdf5(source)
 
 
 def is_hdf5(head: bytes) -> bool:
