@@ -109,3 +109,9 @@ def test_binary_junk_is_claimed_by_no_format(data):
     from gseio._source import Source
 
     assert sniff_scores(Source(path=Path("junk.bin"), rel="junk.bin"), data) == {}
+
+
+def test_every_public_name_resolves():
+    for name in gseio.__all__:
+        assert getattr(gseio, name) is not None
+    assert set(gseio.__all__) <= set(dir(gseio))

@@ -16,7 +16,20 @@ if TYPE_CHECKING:
     from .demo import make_demo
     from .export.h5ad import write_h5ad
     from .export.template import read_template, write_template
+    from .inspect import inspect_input
     from .readers.cell_table import read_cell_table
+    from .readers.dropseq import read_dropseq
+    from .readers.featurecounts import read_featurecounts
+    from .readers.gct import read_gct
+    from .readers.h5ad import read_h5ad_file
+    from .readers.htseq import read_htseq
+    from .readers.kallisto import read_kallisto
+    from .readers.loom import read_loom
+    from .readers.rsem import read_rsem
+    from .readers.salmon import read_salmon
+    from .readers.star import read_star
+    from .readers.umi_tools import read_umi_tools
+    from .readers.wide_table import read_wide_table
 
 _LAZY = {
     "read_gse_dir": ".assemble",
@@ -29,18 +42,44 @@ _LAZY = {
     "write_h5ad": ".export.h5ad",
     "make_demo": ".demo",
     "errors": ".errors",
+    "inspect_input": ".inspect",
+    "read_htseq": ".readers.htseq",
+    "read_featurecounts": ".readers.featurecounts",
+    "read_star": ".readers.star",
+    "read_rsem": ".readers.rsem",
+    "read_kallisto": ".readers.kallisto",
+    "read_salmon": ".readers.salmon",
+    "read_wide_table": ".readers.wide_table",
+    "read_umi_tools": ".readers.umi_tools",
+    "read_dropseq": ".readers.dropseq",
+    "read_gct": ".readers.gct",
+    "read_loom": ".readers.loom",
+    "read_h5ad_file": ".readers.h5ad",
 }
 
 __all__ = [
     "__version__",
     "detect_format",
     "errors",
+    "inspect_input",
     "list_formats",
     "make_demo",
     "read",
     "read_cell_table",
+    "read_dropseq",
+    "read_featurecounts",
+    "read_gct",
     "read_gse_dir",
+    "read_h5ad_file",
+    "read_htseq",
+    "read_kallisto",
+    "read_loom",
+    "read_rsem",
+    "read_salmon",
+    "read_star",
     "read_template",
+    "read_umi_tools",
+    "read_wide_table",
     "write_h5ad",
     "write_template",
 ]
