@@ -25,7 +25,7 @@ _TRANSCRIPT_ID = re.compile(rb"^(ENS[A-Z]*T\d{11}(\.\d+)?|FBtr\d+|[NX][MR]_\d+(\
 
 
 def _lines(head: bytes, n: int = 40) -> list[bytes]:
-    lines = head.split(b"\n")
+    lines = head.split(b"\n", 4 * n)[: 4 * n]  # never split more than needed: sniffing must be cheap
     if len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut
     return [line.rstrip(b"\r") for line in lines if line.strip() and not line.startswith(b"#")][:n]
