@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .export.h5ad import write_h5ad
     from .export.template import read_template, write_template
     from .inspect import inspect_input
+    from .readers.bustools import read_bustools
     from .readers.cell_table import read_cell_table
     from .readers.dropseq import read_dropseq
     from .readers.featurecounts import read_featurecounts
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from .readers.rsem import read_rsem
     from .readers.salmon import read_salmon
     from .readers.star import read_star
+    from .readers.tenx_h5 import read_10x_h5
+    from .readers.tenx_mtx import read_10x_mtx
     from .readers.umi_tools import read_umi_tools
     from .readers.wide_table import read_wide_table
 
@@ -43,6 +46,9 @@ _LAZY = {
     "make_demo": ".demo",
     "errors": ".errors",
     "inspect_input": ".inspect",
+    "read_10x_mtx": ".readers.tenx_mtx",
+    "read_10x_h5": ".readers.tenx_h5",
+    "read_bustools": ".readers.bustools",
     "read_htseq": ".readers.htseq",
     "read_featurecounts": ".readers.featurecounts",
     "read_star": ".readers.star",
@@ -65,6 +71,9 @@ __all__ = [
     "list_formats",
     "make_demo",
     "read",
+    "read_10x_h5",
+    "read_10x_mtx",
+    "read_bustools",
     "read_cell_table",
     "read_dropseq",
     "read_featurecounts",

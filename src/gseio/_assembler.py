@@ -140,7 +140,12 @@ def _var_column(known: dict[int, Any], n: int, order: np.ndarray | None) -> Any:
 
 
 def exact_in_float32(data: np.ndarray) -> bool:
-    return bool(np.all(np.abs(data) < FLOAT32_EXACT)) and bool(np.all(np.floor(data) == data))
+    block = 1 << 20  # in blocks: temporaries stay small however large a piece is
+    for start in range(0, data.size, block):
+        part = data[start : start + block]
+        if not (np.all(np.abs(part) < FLOAT32_EXACT) and np.all(np.floor(part) == part)):
+            return False
+    return True
 
 
 def _drain(parts: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
