@@ -85,21 +85,9 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
                 path=matrix,
             )
     barcodes_source, genes_source = unit.sources["barcodes"], unit.sources["genes"]
-    barcodes = _tenx.read_barcodes(barcodes_source)
-    selection = _tenx.cached_selection(_open.read_bytes(genes_source), options, genes_source, parse=_parse_genes)
-    triplets = _tenx.read_matrix_market(matrix)
-    csr, layout = _tenx.to_cells(
-        triplets,
-        n_barcodes=len(barcodes),
-        n_features=selection.n_features,
-        default="cells_by_genes",
-        orientation=options.orientation,
-        source=matrix,
-        barcodes=barcodes_source,
-        features=genes_source,
+    return _tenx.read_triplet(
+        matrix, barcodes_source, genes_source, options, default="cells_by_genes", parse=_parse_genes
     )
-    del triplets
-    return [_tenx.make_piece(matrix, barcodes, csr, selection, {"orientation": layout})]
 
 
 def read_bustools(

@@ -26,7 +26,7 @@ from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
 from ..errors import CorruptFileError, FormatError
-from . import _tenx
+from . import _mtx, _tenx
 
 if TYPE_CHECKING:
     import h5py
@@ -72,7 +72,7 @@ def _strings(dataset: Any) -> np.ndarray:
     )
 
 
-def _arrays(group: h5py.Group, n_features: int, source: Source) -> tuple[list[str], _tenx.Csr]:
+def _arrays(group: h5py.Group, n_features: int, source: Source) -> tuple[list[str], _mtx.Csr]:
     """Barcodes and CSR arrays of a matrix group, checked against its shape."""
     shape = tuple(int(x) for x in group["shape"][()])
     barcodes = _strings(group["barcodes"]).tolist()
@@ -91,11 +91,11 @@ def _arrays(group: h5py.Group, n_features: int, source: Source) -> tuple[list[st
         raise FormatError(f"{where}: indptr decreases (a damaged file?)", path=source)
     if indices.size and (indices.min() < 0 or indices.max() >= n_features):
         raise FormatError(f"{where}: a feature index lies outside its {n_features} features", path=source)
-    _tenx.check_values(data, source, lambda k: f"{where}, entry {k}")
-    return barcodes, _tenx.Csr(indptr, indices, data)
+    _mtx.check_values(data, source, lambda k: f"{where}, entry {k}")
+    return barcodes, _mtx.Csr(indptr, indices, data)
 
 
-def _v3(f: h5py.File, source: Source) -> tuple[list[str], _tenx.Csr, _tenx.Features]:
+def _v3(f: h5py.File, source: Source) -> tuple[list[str], _mtx.Csr, _tenx.Features]:
     group = f["matrix"]
     features = group["features"]
     ids = _strings(features["id"])
@@ -108,7 +108,7 @@ def _v3(f: h5py.File, source: Source) -> tuple[list[str], _tenx.Csr, _tenx.Featu
     return barcodes, csr, table
 
 
-def _v2(f: h5py.File, genome: str | None, source: Source) -> tuple[list[str], _tenx.Csr, _tenx.Features, str]:
+def _v2(f: h5py.File, genome: str | None, source: Source) -> tuple[list[str], _mtx.Csr, _tenx.Features, str]:
     genomes = _genome_groups(f)
     if genome is not None:
         if genome not in genomes:
@@ -136,7 +136,7 @@ def _v2(f: h5py.File, genome: str | None, source: Source) -> tuple[list[str], _t
     )
 
 
-def _side_by_side(parts: list[_tenx.Csr], widths: list[int]) -> _tenx.Csr:
+def _side_by_side(parts: list[_mtx.Csr], widths: list[int]) -> _mtx.Csr:
     """Join CSR blocks over the same cells column-wise (each genome's genes after the previous)."""
     from scipy import sparse
 
@@ -145,7 +145,7 @@ def _side_by_side(parts: list[_tenx.Csr], widths: list[int]) -> _tenx.Csr:
         for p, w in zip(parts, widths, strict=True)
     ]
     joined = sparse.hstack(blocks, format="csr")
-    return _tenx.Csr(joined.indptr.astype(np.int64), joined.indices.astype(np.int32), joined.data)
+    return _mtx.Csr(joined.indptr.astype(np.int64), joined.indices.astype(np.int32), joined.data)
 
 
 def _concat(tables: list[_tenx.Features]) -> _tenx.Features:

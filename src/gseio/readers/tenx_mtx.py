@@ -132,21 +132,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
         raise _missing("barcodes", matrix)
     if features_source is None:
         raise _missing("features", matrix)
-    barcodes = _tenx.read_barcodes(barcodes_source)
-    selection = _tenx.cached_selection(_open.read_bytes(features_source), options, features_source)
-    triplets = _tenx.read_matrix_market(matrix)
-    csr, layout = _tenx.to_cells(
-        triplets,
-        n_barcodes=len(barcodes),
-        n_features=selection.n_features,
-        default="genes_by_cells",
-        orientation=options.orientation,
-        source=matrix,
-        barcodes=barcodes_source,
-        features=features_source,
-    )
-    del triplets
-    return [_tenx.make_piece(matrix, barcodes, csr, selection, {"orientation": layout})]
+    return _tenx.read_triplet(matrix, barcodes_source, features_source, options, default="genes_by_cells")
 
 
 def read_10x_mtx(
