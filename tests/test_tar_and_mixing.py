@@ -113,3 +113,18 @@ def test_unknown_reader_option_is_a_type_error(tmp_path):
     with pytest.raises(TypeError, match="unknown reader option"):
         gseio.read_gse_dir(tmp_path / "d", orientaton="auto")
     assert np.isfinite(gseio.read_gse_dir(tmp_path / "d", orientation="auto").X.data).all()
+
+
+def test_single_cell_units_next_to_bulk_quantifications_are_refused(realdata, tmp_path):
+    import shutil
+
+    shutil.copytree(realdata / "10x_v3" / "scanpy" / "3.0.0" / "filtered_feature_bc_matrix", tmp_path / "GSM1_10x")
+    shutil.copyfile(realdata / "featurecounts" / "GenomicsAotearoa" / "yeast_counts_all_chr.txt",
+                    tmp_path / "bulk_counts.txt")  # fmt: skip
+    with pytest.raises(gseio.errors.MixedInputError, match=r"featurecounts \(bulk\).*tenx_mtx \(single_cell\)"):
+        gseio.read_gse_dir(tmp_path)
+    both = gseio.read_gse_dir(tmp_path, allow_mixed=True)
+    assert both.n_obs == 1107 + 6
+    assert set(both.uns["gseio"]["formats"]) == {"tenx_mtx", "featurecounts"}
+    only_10x = gseio.read_gse_dir(tmp_path, pattern="GSM1_10x/*")
+    assert only_10x.n_obs == 1107
