@@ -144,12 +144,21 @@ def test_colliding_cell_ids_are_prefixed_with_the_sample(tmp_path):
 
 
 def test_names_still_colliding_get_suffixes_and_a_warning(tmp_path):
-    _write_cell(tmp_path / "a" / "cell.txt", {"A": 1})
-    _write_cell(tmp_path / "b" / "cell.txt", {"A": 2})
+    _write_cell(tmp_path / "GSM1_x.txt", {"A": 1}, header="gene\tc1")
+    _write_cell(tmp_path / "GSM1_y.txt", {"A": 2}, header="gene\tc1")  # same sample, same cell id
     with pytest.warns(GseioWarning, match="suffixes"):
         adata = gseio.read_gse_dir(tmp_path)
     assert adata.obs_names.is_unique
-    assert adata.obs["source_file"].tolist() == ["a/cell.txt", "b/cell.txt"]
+    assert adata.obs["source_file"].tolist() == ["GSM1_x.txt", "GSM1_y.txt"]
+
+
+def test_same_file_name_in_two_folders_are_two_samples(tmp_path):
+    _write_cell(tmp_path / "a" / "cell.txt", {"A": 1})
+    _write_cell(tmp_path / "b" / "cell.txt", {"A": 2})
+    _write_cell(tmp_path / "GSM7_plate" / "w1.txt", {"A": 3})
+    adata = gseio.read_gse_dir(tmp_path)
+    assert adata.obs["sample"].tolist() == ["GSM7", "a/cell", "b/cell"]  # a GSM in a folder name counts
+    assert adata.obs_names.is_unique
 
 
 def test_provenance_ignored_files_and_pattern(tmp_path):

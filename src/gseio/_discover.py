@@ -18,7 +18,7 @@ from . import _open, _registry
 from ._source import Source
 from ._unit import Unit
 from .errors import FormatError, InputError
-from .geo import sample_of
+from .geo import file_stem, gsm_accession, sample_of_path
 
 #: File-name patterns (lower case) that are never expression data, with the reason.
 IGNORED_NAMES: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -176,8 +176,22 @@ def plan_units(sources: list[Source], *, format: str | None = None) -> Plan:
             plan.ignored.append((source.rel, f"{spec.description}: not expression data"))
             continue
         plan.units.append(
-            Unit(format=name, sources={"data": source}, name=source.rel, sample=sample_of(source.name))
+            Unit(format=name, sources={"data": source}, name=source.rel, sample=sample_of_path(source.rel))
         )
-    plan.units.sort(key=lambda u: u.name)
+    plan.units = _distinct_samples(sorted(plan.units, key=lambda u: u.name))
     plan.ignored.sort()
     return plan
+
+
+def _distinct_samples(units: list[Unit]) -> list[Unit]:
+    """Give units that would share a sample name without sharing a GSM a name of their own.
+
+    Two ``filtered_feature_bc_matrix.h5`` in two folders are two samples: they are named
+    by their path (without suffixes) instead, so that their cells stay apart.
+    """
+    from collections import Counter
+    from dataclasses import replace
+
+    counts = Counter(u.sample for u in units)
+    clash = {s for s, n in counts.items() if n > 1 and gsm_accession(s) is None}
+    return [replace(u, sample=file_stem(u.name)) if u.sample in clash else u for u in units]

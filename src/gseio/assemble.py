@@ -243,9 +243,9 @@ def read(
 
 
 def _sample(source: Source) -> str:
-    from .geo import sample_of
+    from .geo import sample_of_path
 
-    return sample_of(source.name)
+    return sample_of_path(source.rel)
 
 
 def read_gse_dir(

@@ -14,6 +14,12 @@ TABLE_SUFFIXES = (
     ".genes.results",  # RSEM
     ".isoforms.results",
     ".txt",
+    ".sf",  # salmon
+    ".h5",
+    ".h5ad",
+    ".loom",
+    ".gct",
+    ".mtx",
     ".tsv",
     ".csv",
     ".tab",
@@ -75,3 +81,21 @@ def cell_id_from_name(name: str) -> str:
 def sample_of(name: str) -> str:
     """The sample a file belongs to: its GSM accession, else its stem."""
     return gsm_accession(name) or file_stem(name)
+
+
+def sample_of_path(rel: str) -> str:
+    """The sample of the file at ``rel``, a path relative to the input.
+
+    A GSM accession in its name, else in the closest folder that has one, else the
+    file's stem.
+
+    >>> sample_of_path("GSM1_A/outs/filtered_feature_bc_matrix.h5")
+    'GSM1'
+    >>> sample_of_path("plate1/cell_A01.txt.gz")
+    'cell_A01'
+    """
+    parts = rel.split("/")
+    for part in reversed(parts):
+        if (gsm := gsm_accession(part)) is not None:
+            return gsm
+    return file_stem(parts[-1])
