@@ -22,14 +22,24 @@ from .errors import GseioWarning
 if TYPE_CHECKING:
     from anndata import AnnData
 
+    from ._backed import BackedWriter
+
 #: Every integer below this is exact in float32.
 FLOAT32_EXACT = 2**24
 
 
 class Assembler:
-    """Collect pieces and build one CSR matrix with an outer join on gene names."""
+    """Collect pieces and build one CSR matrix with an outer join on gene names.
 
-    def __init__(self) -> None:
+    Parameters
+    ----------
+    sink
+        A :class:`~gseio._backed.BackedWriter`: rows are streamed to disk as they come
+        (out-of-core) instead of being kept in memory; finish with :meth:`finish_backed`.
+    """
+
+    def __init__(self, sink: BackedWriter | None = None) -> None:
+        self._sink = sink
         self._gene_pos: dict[str, int] = {}
         self._maps: dict[str, np.ndarray] = {}
         self._indptr: list[np.ndarray] = [np.zeros(1, dtype=np.int64)]
@@ -66,9 +76,18 @@ class Assembler:
         """Append a piece's cells; ``columns`` are obs values shared by all its cells."""
         start = self.n_cells
         positions = self._global_positions(piece.genes)
-        self._indices.append(positions[piece.indices].astype(np.int32, copy=False))
-        self._data.append(piece.data)
-        self._indptr.append(piece.indptr[1:] + self._nnz)
+        indices = positions[piece.indices].astype(np.int32, copy=False)
+        if self._sink is not None:
+            # rows go to disk now, so they must be final: genes sorted, repeated genes summed
+            rows = sparse.csr_matrix(
+                (piece.data, indices, piece.indptr), shape=(piece.n_cells, len(self._gene_pos))
+            )
+            rows.sum_duplicates()
+            self._sink.append(rows.indptr.astype(np.int64), rows.indices, rows.data)
+        else:
+            self._indices.append(indices)
+            self._data.append(piece.data)
+            self._indptr.append(piece.indptr[1:] + self._nnz)
         self._nnz += piece.nnz
         self._cells.extend(piece.cells)
         self.n_duplicate_genes += piece.genes.n_duplicates
@@ -93,34 +112,53 @@ class Assembler:
         frame.index = _unique_obs_names(self._cells, frame.get("sample"))
         return frame
 
+    def _gene_order(self, gene_order: GeneOrder) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Gene names in their final order, the permutation applied, and each old position's new one."""
+        names = np.array(list(self._gene_pos), dtype=object)
+        if gene_order == "first_seen":
+            return names, None, None
+        if gene_order != "sorted":
+            raise ValueError(f"gene_order must be 'first_seen' or 'sorted', not {gene_order!r}")
+        order = np.argsort(names.astype(str), kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        return names[order], order, rank
+
+    def _var_frame(self, names: np.ndarray, order: np.ndarray | None) -> pd.DataFrame:
+        return pd.DataFrame(
+            {column: _var_column(known, len(names), order) for column, known in self._var.items()},
+            index=pd.Index(names.astype(str), name=None),
+        )
+
     def finish(self, *, gene_order: GeneOrder = "first_seen", dtype: DType = "auto") -> AnnData:
-        """Build the AnnData: ``X`` CSR cells x genes, ``obs`` as collected."""
+        """Build the AnnData in memory: ``X`` CSR cells x genes, ``obs`` and ``var`` as collected."""
         import anndata as ad
 
-        names = np.array(list(self._gene_pos), dtype=object)
+        names, order, rank = self._gene_order(gene_order)
         indptr = np.concatenate(self._indptr)
         exact = all(d.dtype == np.float32 for d in self._data)
         data = _drain(self._data, np.float32 if exact else np.float64)
         indices = _drain(self._indices, np.int32)
-        order = None
-        if gene_order == "sorted":
-            order = np.argsort(names.astype(str), kind="stable")
-            rank = np.empty_like(order)
-            rank[order] = np.arange(order.size)
+        if rank is not None:
             indices = rank[indices].astype(np.int32)
-            names = names[order]
-        elif gene_order != "first_seen":
-            raise ValueError(f"gene_order must be 'first_seen' or 'sorted', not {gene_order!r}")
         if indptr[-1] <= np.iinfo(np.int32).max:
             indptr = indptr.astype(np.int32)
         data = data.astype(_choose_dtype(exact, dtype), copy=False)
         X = sparse.csr_matrix((data, indices, indptr), shape=(self.n_cells, len(names)))
         X.sum_duplicates()  # sorts each row's genes; sums genes a file repeated
-        var = pd.DataFrame(
-            {column: _var_column(known, len(names), order) for column, known in self._var.items()},
-            index=pd.Index(names.astype(str), name=None),
+        return ad.AnnData(X=X, obs=self._obs(), var=self._var_frame(names, order))
+
+    def finish_backed(self, *, gene_order: GeneOrder = "first_seen", uns: dict[str, Any]) -> AnnData:
+        """Complete the file the rows were streamed to and open it backed (read-only)."""
+        import anndata as ad
+
+        if self._sink is None:
+            raise RuntimeError("finish_backed() needs an Assembler made with a sink")
+        names, order, rank = self._gene_order(gene_order)
+        path = self._sink.finish(
+            n_cols=len(names), obs=self._obs(), var=self._var_frame(names, order), uns=uns, rank=rank
         )
-        return ad.AnnData(X=X, obs=self._obs(), var=var)
+        return ad.read_h5ad(path, backed="r")
 
 
 def _missing(value: Any) -> bool:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 
-from . import _registry
+from . import _backed, _registry
 from ._assembler import Assembler, exact_in_float32
 from ._discover import Plan, group_units, list_sources, plan_units
 from ._options import DType, DuplicateGenes, GeneOrder, OnError
@@ -39,7 +39,7 @@ from ._piece import Piece
 from ._source import Source
 from ._unit import ReadOptions, Unit
 from ._version import __version__
-from .errors import InputError, MixedInputError
+from .errors import InputError, MixedInputError, OutputError
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -90,14 +90,14 @@ def assemble_units(
     ignored: Sequence[tuple[str, str]] = (),
     failures: Sequence[tuple[Source, InputError]] = (),
     user_options: dict[str, Any] | None = None,
+    backed: Path | None = None,
 ) -> AnnData:
     """Read ``units`` (in parallel, in order) and assemble them; the engine behind every reader.
 
     ``failures`` are files planning could not identify: raised or recorded as skipped
-    like read errors. ``ignored`` and ``user_options`` go to the provenance.
+    like read errors. ``ignored`` and ``user_options`` go to the provenance. With
+    ``backed``, rows are streamed into that ``.h5ad`` and a backed AnnData is returned.
     """
-    from tqdm.auto import tqdm
-
     from .readers._gene_blocks import GeneBlockCache
 
     _check_choices(on_error=on_error, dtype=dtype, gene_order=gene_order, duplicate_genes=options.duplicate_genes)
@@ -108,7 +108,42 @@ def assemble_units(
     items: list[Unit | InputError] = [u for _, u in sorted([(u.name, u) for u in units] + [
         (source.rel, error) for source, error in failures], key=lambda pair: pair[0])]  # fmt: skip
     options = replace(options, cache=GeneBlockCache())
-    assembler = Assembler()
+    if backed is not None and Path(backed).exists():
+        raise OutputError("exists already; remove it or choose another file for backed=", path=backed)
+    sink = None if backed is None else _backed.BackedWriter(Path(backed), dtype=dtype)
+    try:
+        return _assemble(
+            items, failures, sink, input_path=input_path, options=options, gene_order=gene_order, dtype=dtype,
+            on_error=on_error, progress=progress, n_jobs=n_jobs, allow_mixed=allow_mixed, ignored=ignored,
+            user_options=user_options, skipped=skipped, started=started,
+        )  # fmt: skip
+    except BaseException:
+        if sink is not None:
+            sink.abort()
+        raise
+
+
+def _assemble(
+    items: list[Unit | InputError],
+    failures: Sequence[tuple[Source, InputError]],
+    sink: _backed.BackedWriter | None,
+    *,
+    input_path: Path,
+    options: ReadOptions,
+    gene_order: GeneOrder,
+    dtype: DType,
+    on_error: OnError,
+    progress: bool,
+    n_jobs: int | None,
+    allow_mixed: bool,
+    ignored: Sequence[tuple[str, str]],
+    user_options: dict[str, Any] | None,
+    skipped: list[tuple[str, str]],
+    started: float,
+) -> AnnData:
+    from tqdm.auto import tqdm
+
+    assembler = Assembler(sink)
 
     def read_one(unit: Unit | InputError) -> list[Piece] | InputError:
         if isinstance(unit, InputError):
@@ -148,8 +183,7 @@ def assemble_units(
             f"every one of the {len(items)} inputs was skipped; first: {skipped[0][0]}: {skipped[0][1]}",
             path=input_path,
         )
-    adata = assembler.finish(gene_order=gene_order, dtype=dtype)
-    adata.uns["gseio"] = _provenance(
+    provenance = _provenance(
         input_path=input_path,
         units=read_units,
         notes=notes,
@@ -159,6 +193,10 @@ def assemble_units(
         n_duplicate_gene_rows=assembler.n_duplicate_genes,
         seconds=time.perf_counter() - started,
     )
+    if sink is not None:
+        return assembler.finish_backed(gene_order=gene_order, uns={"gseio": provenance})
+    adata = assembler.finish(gene_order=gene_order, dtype=dtype)
+    adata.uns["gseio"] = provenance
     return adata
 
 
@@ -258,6 +296,7 @@ def read_gse_dir(
     gene_order: GeneOrder = "first_seen",
     dtype: DType = "auto",
     allow_mixed: bool = False,
+    backed: str | os.PathLike[str] | None = None,
     n_jobs: int | None = None,
     progress: bool = False,
     **reader_options: Any,
@@ -296,6 +335,10 @@ def read_gse_dir(
     allow_mixed
         Join single-cell units with per-sample (bulk-like) quantifications, or raw
         counts with normalised values; refused by default (:class:`~gseio.errors.MixedInputError`).
+    backed
+        Build out of core: stream the rows straight into this ``.h5ad`` (which must not
+        exist yet; it appears only when complete) and return it opened backed, read-only.
+        Memory then holds the units being read, not the matrix. Same values as in memory.
     n_jobs
         Units read at once (threads); ``None`` (default) uses every core, ``-1`` too.
         The result is the same for any value.
@@ -337,7 +380,7 @@ def read_gse_dir(
         )
     user_options = {
         "pattern": pattern, "format": format, "on_error": on_error, "duplicate_genes": duplicate_genes,
-        "gene_order": gene_order, "dtype": dtype, "allow_mixed": allow_mixed, "n_jobs": n_jobs,
+        "gene_order": gene_order, "dtype": dtype, "allow_mixed": allow_mixed, "n_jobs": n_jobs, "backed": backed,
         **reader_options,
     }  # fmt: skip
     return assemble_units(
@@ -353,6 +396,7 @@ def read_gse_dir(
         ignored=plan.ignored,
         failures=plan.failures,
         user_options=user_options,
+        backed=None if backed is None else Path(backed),
     )
 
 

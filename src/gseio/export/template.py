@@ -7,9 +7,11 @@ are a contract.
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -68,17 +70,62 @@ def _write_column(path: Path, header: str, values: list[str]) -> None:
             fh.write("\n".join(values) + "\n")
 
 
-def _counts_for_mtx(X: object) -> tuple[sparse.coo_matrix, str]:
-    """Cells x genes COO without stored zeros, and the Matrix Market field."""
-    matrix = sparse.csr_matrix(X, copy=True)
-    matrix.eliminate_zeros()
-    data = matrix.data
-    if data.size and not np.all(np.isfinite(data)):
-        raise OutputError("the matrix holds NaN or infinite values; the template needs finite counts")
-    if np.issubdtype(data.dtype, np.integer) or np.all(np.floor(data) == data):
-        matrix.data = data.astype(np.int64)
-        return matrix.tocoo(), "integer"
-    return matrix.astype(np.float64).tocoo(), "real"
+def _row_blocks(adata: AnnData, block_nnz: int = 1 << 22) -> Iterator[tuple[int, sparse.csr_matrix]]:
+    """The matrix as CSR blocks of rows, without stored zeros; a backed matrix is read block by block."""
+    X = adata.X
+    if sparse.issparse(X) and X.format == "csr":
+        indptr = X.indptr
+    elif adata.isbacked and hasattr(X, "format") and X.format == "csr":
+        import h5py
+
+        with h5py.File(adata.filename, "r") as f:
+            indptr = f["X/indptr"][:]
+    else:  # dense or CSC (in memory): one conversion
+        X = sparse.csr_matrix(X)
+        indptr = X.indptr
+    start = 0
+    while start < adata.n_obs:
+        stop = int(np.searchsorted(indptr, indptr[start] + block_nnz, side="right")) - 1
+        stop = min(max(stop, start + 1), adata.n_obs)
+        block = sparse.csr_matrix(X[start:stop], copy=True)
+        block.eliminate_zeros()
+        yield start, block
+        start = stop
+
+
+def _field(adata: AnnData) -> tuple[str, int]:
+    """The Matrix Market field the values need (``integer`` or ``real``) and the non-zero count."""
+    integral, nnz = True, 0
+    for _, block in _row_blocks(adata):
+        data = block.data
+        if data.size and not np.all(np.isfinite(data)):
+            raise OutputError("the matrix holds NaN or infinite values; the template needs finite counts")
+        integral = integral and (np.issubdtype(data.dtype, np.integer) or bool(np.all(np.floor(data) == data)))
+        nnz += data.size
+    return ("integer" if integral else "real"), nnz
+
+
+def _write_mtx(adata: AnnData, fh: BinaryIO) -> None:
+    """Matrix Market coordinate, cells x genes, streamed in row blocks (memory holds one block)."""
+    from scipy.io import mmwrite
+
+    field, nnz = _field(adata)
+    fh.write(f"%%MatrixMarket matrix coordinate {field} general\n%\n{adata.n_obs} {adata.n_vars} {nnz}\n".encode())
+    for start, block in _row_blocks(adata):
+        coo = block.tocoo()
+        values = coo.data.astype(np.int64 if field == "integer" else np.float64)
+        # rows shifted to their place in the whole matrix; fast_matrix_market formats the block
+        shifted = sparse.coo_matrix(
+            (values, (coo.row + start, coo.col)), shape=(start + block.shape[0], adata.n_vars)
+        )
+        buffer = io.BytesIO()
+        mmwrite(buffer, shifted, field=field, symmetry="general")
+        text = buffer.getvalue()
+        body = 0
+        while text.startswith(b"%", body):  # banner and comments
+            body = text.index(b"\n", body) + 1
+        body = text.index(b"\n", body) + 1  # the block's own size line
+        fh.write(memoryview(text)[body:])
 
 
 def write_template(
@@ -127,18 +174,16 @@ def write_template(
         raise OutputError(
             f"template files exist already ({', '.join(existing)}); pass overwrite=True", path=outdir
         )
-    from scipy.io import mmwrite
-
     cells = _check_names(adata.obs_names, "cell names")
     genes = _check_names(adata.var_names, "gene names")
-    matrix, field = _counts_for_mtx(adata.X)
+    _field(adata)  # refuse non-finite values before any file is created
     annotation = pd.DataFrame(NOT_AVAILABLE, index=range(adata.n_obs), columns=list(CELL_ANNOTATION_COLUMNS))
     annotation["cellID"] = cells
     if sample_key in adata.obs:
         annotation["sampleID"] = _check_names(pd.Index(adata.obs[sample_key].astype(str)), "sample ids")
     with atomic_outputs(finals) as (mtx, cell_file, gene_file, annotation_file):
         with open(mtx, "wb") as fh:
-            mmwrite(fh, matrix, field=field, symmetry="general")
+            _write_mtx(adata, fh)
         _write_column(cell_file, "cellID", cells)
         _write_column(gene_file, "genes", genes)
         annotation.to_csv(annotation_file, sep="\t", index=False, lineterminator="\n")
