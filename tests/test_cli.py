@@ -155,3 +155,22 @@ def test_reader_options_come_from_the_api(runner, demo_dir, tmp_path):
             assert "--" + field.replace("_", "-") in help_text
     bad = runner.invoke(main, ["build", str(demo_dir), "-o", str(tmp_path / "o"), "--orientation", "sideways"])
     assert bad.exit_code == 2
+
+
+def test_small_memory_budget_builds_out_of_core_with_the_same_outputs(runner, demo_dir, tmp_path):
+    in_memory = runner.invoke(main, ["build", str(demo_dir), "-o", str(tmp_path / "mem")])
+    assert in_memory.exit_code == 0, in_memory.output
+    assert "in memory" in in_memory.output
+    backed = runner.invoke(main, ["build", str(demo_dir), "-o", str(tmp_path / "ooc"), "--max-memory", "100KB"])
+    assert backed.exit_code == 0, backed.output
+    assert "out of core" in backed.output
+    for name in RAW_FILES:
+        assert (tmp_path / "ooc" / name).read_bytes() == (tmp_path / "mem" / name).read_bytes()
+    a = ad.read_h5ad(tmp_path / "ooc" / "GSE_demo_RAW.h5ad")
+    b = ad.read_h5ad(tmp_path / "mem" / "GSE_demo_RAW.h5ad")
+    assert (a.X != b.X).nnz == 0
+    assert a.obs.equals(b.obs)
+    assert sorted(p.name for p in (tmp_path / "ooc").iterdir()) == sorted([*RAW_FILES, "GSE_demo_RAW.h5ad"])
+    bad = runner.invoke(main, ["build", str(demo_dir), "-o", str(tmp_path / "x"), "--max-memory", "lots"])
+    assert bad.exit_code == 2
+    assert "not a size" in bad.output

@@ -10,11 +10,12 @@ Heavy libraries are imported inside the commands so that ``--help`` answers at o
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, get_args
 
@@ -103,9 +104,17 @@ def main() -> None:
     """
 
 
-def _summary(*, adata: Any, input_dir: Path, outputs: list[Path], seconds: float) -> str:
+def _nnz(adata: Any) -> int:
+    if not adata.isbacked:
+        return int(adata.X.nnz)
+    import h5py
+
+    with h5py.File(adata.filename, "r") as f:
+        return int(f["X/indptr"][-1])
+
+
+def _summary(*, adata: Any, nnz: int, input_dir: Path, outputs: list[Path], seconds: float, mode: str) -> str:
     prov = adata.uns["gseio"]
-    nnz = adata.X.nnz
     density = nnz / max(1, adata.n_obs * adata.n_vars)
     skipped = list(zip(prov["skipped_files"], prov["skipped_reasons"], strict=True))
     lines = [
@@ -114,7 +123,7 @@ def _summary(*, adata: Any, input_dir: Path, outputs: list[Path], seconds: float
         f"  genes       {adata.n_vars:,}",
         f"  non-zeros   {nnz:,} ({density:.1%} of the matrix)",
         f"  files read  {len(prov['files']):,} (skipped {len(skipped)}, ignored {len(prov['ignored_files'])})",
-        f"  time        {seconds:.1f} s",
+        f"  time        {seconds:.1f} s, {mode}",
         "  outputs     " + ", ".join(p.name for p in outputs),
     ]
     if prov["n_duplicate_gene_rows"]:
@@ -167,6 +176,13 @@ def _summary(*, adata: Any, input_dir: Path, outputs: list[Path], seconds: float
 @_reader_options
 @click.option("-j", "--jobs", type=int, default=None, help="Units read at once (default: one per core).")
 @click.option(
+    "--max-memory",
+    default=None,
+    metavar="SIZE",
+    help="Memory budget, e.g. 2GB. When the result may exceed it, the build runs out of core: rows stream "
+    "straight into the h5ad. Default: half of this machine's memory.",
+)
+@click.option(
     "--overwrite", is_flag=True, help="Replace outputs that exist already (once the new ones are complete)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
@@ -181,6 +197,7 @@ def build(
     gene_order: str,
     allow_mixed: bool,
     jobs: int | None,
+    max_memory: str | None,
     overwrite: bool,
     quiet: bool,
     **reader_options: Any,
@@ -192,7 +209,7 @@ def build(
     OUTDIR until every input has been read; each file appears complete or not at all.
     Exit status: 0 on success, 1 on an input or output error (named on stderr), 2 on a usage error.
     """
-    from .assemble import read_gse_dir
+    from .assemble import estimate_matrix_bytes, read_gse_dir
     from .errors import GseioError, OutputError
     from .export.template import RAW_FILES
 
@@ -207,24 +224,39 @@ def build(
                 f"outputs exist already ({', '.join(existing)}); pass --overwrite to replace them",
                 path=outdir,
             )
-        adata = read_gse_dir(
-            input_dir,
-            pattern=pattern,
-            format=format_,
-            on_error=on_error,  # type: ignore[arg-type]
-            duplicate_genes=duplicate_genes,  # type: ignore[arg-type]
-            gene_order=gene_order,  # type: ignore[arg-type]
-            allow_mixed=allow_mixed,
-            n_jobs=jobs,
-            progress=not quiet and sys.stderr.isatty(),
-            **_given(reader_options),
-        )
-        outputs = _write_outputs(adata, outdir, h5ad_name)
+        budget = _parse_size(max_memory) if max_memory else _default_budget()
+        estimate = estimate_matrix_bytes(input_dir, pattern=pattern)
+        with _staging(outdir) as staging:
+            backed = staging / h5ad_name if estimate > budget else None
+            adata = read_gse_dir(
+                input_dir,
+                pattern=pattern,
+                format=format_,
+                on_error=on_error,  # type: ignore[arg-type]
+                duplicate_genes=duplicate_genes,  # type: ignore[arg-type]
+                gene_order=gene_order,  # type: ignore[arg-type]
+                allow_mixed=allow_mixed,
+                backed=backed,
+                n_jobs=jobs,
+                progress=not quiet and sys.stderr.isatty(),
+                **_given(reader_options),
+            )
+            nnz = _nnz(adata)
+            outputs = _write_outputs(adata, staging, outdir, h5ad_name)
     except GseioError as e:
         _fail(e)
+    mode = (f"out of core (the result may reach {estimate / 1e9:.1f} GB, over the {budget / 1e9:.1f} GB budget)"
+            if backed is not None else "in memory")  # fmt: skip
     if not quiet:
         click.echo(
-            _summary(adata=adata, input_dir=input_dir, outputs=outputs, seconds=time.perf_counter() - started)
+            _summary(
+                adata=adata,
+                nnz=nnz,
+                input_dir=input_dir,
+                outputs=outputs,
+                seconds=time.perf_counter() - started,
+                mode=mode,
+            )
         )
 
 
@@ -285,25 +317,56 @@ def _manifest_table(manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _write_outputs(adata: Any, outdir: Path, h5ad_name: str) -> list[Path]:
-    """Write everything into a hidden staging folder inside ``outdir``, then move it into place."""
+@contextlib.contextmanager
+def _staging(outdir: Path) -> Iterator[Path]:
+    """A hidden folder inside ``outdir`` for outputs being written; always removed afterwards."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    staging = outdir / f".gseio-staging-{uuid.uuid4().hex[:12]}"
+    staging.mkdir()
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_outputs(adata: Any, staging: Path, outdir: Path, h5ad_name: str) -> list[Path]:
+    """Write the outputs into ``staging`` (the h5ad is there already for a backed build), then move them."""
     import os
 
     from .export.h5ad import write_h5ad
     from .export.template import write_template
 
-    outdir.mkdir(parents=True, exist_ok=True)
-    staging = outdir / f".gseio-staging-{uuid.uuid4().hex[:12]}"
-    staging.mkdir()
-    try:
-        staged = write_template(adata, staging)
-        staged.append(write_h5ad(adata, staging / h5ad_name))
-        finals = [outdir / p.name for p in staged]
-        for src, dst in zip(staged, finals, strict=True):
-            os.replace(src, dst)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    staged = write_template(adata, staging)
+    staged.append(staging / h5ad_name if adata.isbacked else write_h5ad(adata, staging / h5ad_name))
+    if adata.isbacked:
+        adata.file.close()  # the file moves next
+    finals = [outdir / p.name for p in staged]
+    for src, dst in zip(staged, finals, strict=True):
+        os.replace(src, dst)
     return finals
+
+
+_UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9, "T": 1e12, "TB": 1e12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+
+
+def _parse_size(text: str) -> int:
+    """``"2GB"``, ``"512 MiB"``, ``"1e9"`` -> bytes."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([A-Za-z]*)\s*", text)
+    if match is None or match.group(2).upper() not in _UNITS:
+        raise click.BadParameter(f"{text!r} is not a size such as 2GB or 512MiB", param_hint="--max-memory")
+    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+
+
+def _default_budget() -> int:
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 4 * 10**9
 
 
 @main.command()
