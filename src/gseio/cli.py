@@ -27,6 +27,8 @@ from ._version import __version__
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_ERROR = 1
+#: Where ``gseio build`` keeps parsed units until the build is complete (see ``--resume``).
+CACHE_FOLDER = ".gseio-cache"
 
 
 def _choice(flag: str, choices: Any, help: str) -> Callable[[F], F]:
@@ -115,6 +117,7 @@ def _nnz(adata: Any) -> int:
 
 def _summary(*, adata: Any, nnz: int, input_dir: Path, outputs: list[Path], seconds: float, mode: str) -> str:
     prov = adata.uns["gseio"]
+    reused = int(prov.get("units_from_cache", 0))
     density = nnz / max(1, adata.n_obs * adata.n_vars)
     skipped = list(zip(prov["skipped_files"], prov["skipped_reasons"], strict=True))
     lines = [
@@ -122,7 +125,8 @@ def _summary(*, adata: Any, nnz: int, input_dir: Path, outputs: list[Path], seco
         f"  cells       {adata.n_obs:,}",
         f"  genes       {adata.n_vars:,}",
         f"  non-zeros   {nnz:,} ({density:.1%} of the matrix)",
-        f"  files read  {len(prov['files']):,} (skipped {len(skipped)}, ignored {len(prov['ignored_files'])})",
+        f"  files read  {len(prov['files']):,} (skipped {len(skipped)}, ignored {len(prov['ignored_files'])}"
+        + (f", {reused:,} reused from an interrupted build)" if reused else ")"),
         f"  time        {seconds:.1f} s, {mode}",
         "  outputs     " + ", ".join(p.name for p in outputs),
     ]
@@ -183,6 +187,13 @@ def _summary(*, adata: Any, nnz: int, input_dir: Path, outputs: list[Path], seco
     "straight into the h5ad. Default: half of this machine's memory.",
 )
 @click.option(
+    "--resume/--no-resume",
+    default=True,
+    show_default=True,
+    help="Keep parsed units in OUTDIR/.gseio-cache until the build succeeds, so that an interrupted build "
+    "restarted with the same command parses only what it had not reached.",
+)
+@click.option(
     "--overwrite", is_flag=True, help="Replace outputs that exist already (once the new ones are complete)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
@@ -198,6 +209,7 @@ def build(
     allow_mixed: bool,
     jobs: int | None,
     max_memory: str | None,
+    resume: bool,
     overwrite: bool,
     quiet: bool,
     **reader_options: Any,
@@ -237,12 +249,17 @@ def build(
                 gene_order=gene_order,  # type: ignore[arg-type]
                 allow_mixed=allow_mixed,
                 backed=backed,
+                cache_dir=outdir / CACHE_FOLDER if resume else None,
                 n_jobs=jobs,
                 progress=not quiet and sys.stderr.isatty(),
                 **_given(reader_options),
             )
             nnz = _nnz(adata)
             outputs = _write_outputs(adata, staging, outdir, h5ad_name)
+        if resume:  # complete: the parsed units are not needed any more
+            from ._cache import UnitCache
+
+            UnitCache(outdir / CACHE_FOLDER).clear()
     except GseioError as e:
         _fail(e)
     mode = (f"out of core (the result may reach {estimate / 1e9:.1f} GB, over the {budget / 1e9:.1f} GB budget)"
@@ -320,13 +337,31 @@ def _manifest_table(manifest: dict[str, Any]) -> str:
 @contextlib.contextmanager
 def _staging(outdir: Path) -> Iterator[Path]:
     """A hidden folder inside ``outdir`` for outputs being written; always removed afterwards."""
+    import os
+
     outdir.mkdir(parents=True, exist_ok=True)
-    staging = outdir / f".gseio-staging-{uuid.uuid4().hex[:12]}"
+    for stale in outdir.glob(".gseio-staging-*"):  # left by a build that was killed
+        pid = stale.name.split("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    staging = outdir / f".gseio-staging-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     staging.mkdir()
     try:
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _write_outputs(adata: Any, staging: Path, outdir: Path, h5ad_name: str) -> list[Path]:
