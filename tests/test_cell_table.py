@@ -185,3 +185,9 @@ def test_missing_file(tmp_path):
 def test_latin1_gene_names_are_kept(tmp_path):
     adata = gseio.read_cell_table(_write(tmp_path / "l.txt", "caf\xe9\t3\nb\t1\n".encode("latin-1")))
     assert adata.var_names.tolist() == ["café", "b"]
+
+
+def test_an_unbalanced_quote_never_merges_rows_silently(tmp_path):
+    path = _write(tmp_path / "q.csv", b'",0\r\n",0\r\nB,1\r\n')
+    with pytest.raises(FormatError, match="unbalanced quote"):
+        gseio.read_cell_table(path)

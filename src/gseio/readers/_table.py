@@ -285,6 +285,10 @@ def parse_table(layout: Layout, plan: ColumnPlan, path: object) -> Table:
     empty = np.flatnonzero(labels == "")
     if empty.size:
         raise FormatError(f"data row {empty[0] + 1} has an empty label in the first column", path=path)
+    broken = [i for i, label in enumerate(labels) if "\n" in label or "\r" in label]
+    if broken:  # an unbalanced quote made the parser join lines: rows would be lost silently
+        message = f"data row {broken[0] + 1}: a quoted label spans lines; the file has an unbalanced quote"
+        raise FormatError(message, path=path)
     values = []
     for j in plan.values:
         column = table.column(names[j]).combine_chunks()

@@ -167,6 +167,13 @@ def _block_info(column: pa.Array, policy: DuplicateGenes, path: Source, header_l
     empty = np.flatnonzero(names == "")
     if empty.size:
         raise FormatError(f"data row {empty[0] + 1 + header_lines} has an empty gene name", path=path)
+    broken = [i for i, name in enumerate(names) if "\n" in name or "\r" in name]
+    if broken:  # an unbalanced quote made the parser join lines: rows would be lost silently
+        raise FormatError(
+            f"data row {broken[0] + 1 + header_lines}: a quoted gene name spans lines "
+            f"({names[broken[0]][:40]!r}); the file has an unbalanced quote",
+            path=path,
+        )
     special = np.flatnonzero(np.char.startswith(names.astype(str), HTSEQ_SPECIAL_PREFIX))
     is_gene = np.ones(len(names), dtype=bool)
     is_gene[special] = False
