@@ -32,7 +32,8 @@ def test_killed_build_resumes_and_equals_a_clean_build(tmp_path):
     src = _series(tmp_path / "GSE1_RAW")
     out = tmp_path / "out"
     cache = out / CACHE_FOLDER
-    proc = subprocess.Popen([sys.executable, "-m", "gseio", "build", str(src), "-o", str(out), "-q", "--jobs", "1"])
+    command = [sys.executable, "-m", "gseio", "build", str(src), "-o", str(out), "-q", "--jobs", "1"]
+    proc = subprocess.Popen(command)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         done = len(list(cache.glob("*.unit"))) if cache.is_dir() else 0
