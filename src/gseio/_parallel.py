@@ -29,7 +29,7 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T], *, n_jobs: int) -> Gen
     if n_jobs == 1:
         yield from map(fn, items)
         return
-    window = 4 * n_jobs
+    window = 2 * n_jobs  # enough to keep every thread busy; each result in flight costs memory
     with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="gseio-read") as pool:
         pending: deque[Future[R]] = deque()
         try:
