@@ -20,14 +20,14 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import _bench  # noqa: E402
 
 
 def generate(folder: Path, n_files: int, n_genes: int, detected: int, seed: int = 0) -> Path:
@@ -91,17 +91,6 @@ def run_method(method: str, folder: Path) -> dict:
     return result
 
 
-def measure(method: str, folder: Path) -> dict:
-    proc = subprocess.Popen([sys.executable, __file__, "--run", method, str(folder)], stdout=subprocess.PIPE)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"{method} failed")
-    result = json.loads(out)
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=1000)
@@ -118,22 +107,11 @@ def main() -> None:
     t0 = time.perf_counter()
     folder = generate(args.data, args.files, args.genes, args.detected)
     print(f"data: {folder} ({args.files} files; generated/cached in {time.perf_counter() - t0:.1f} s)")
-    rows = {}
-    for method in ("decompress-isal", "decompress-zlib", "gseio", "gseio-1-thread", "naive-loop"):
-        repeats = args.naive_repeats if method == "naive-loop" else args.repeats
-        runs = [measure(method, folder) for _ in range(repeats)]
-        rows[method] = {
-            "seconds": statistics.median(r["seconds"] for r in runs),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-            "result": runs[0],
-        }
-        print(f"  measured {method}: {rows[method]['seconds']:.2f} s", flush=True)
-    assert rows["gseio"]["result"]["nnz"] == rows["naive-loop"]["result"]["nnz"], "methods disagree on nnz"
-    naive, floor = rows["naive-loop"]["seconds"], rows["decompress-isal"]["seconds"]
-    print(f"\n{'method':<18}{'seconds':>9}{'x faster than naive':>21}{'x the isal floor':>18}{'peak RSS MB':>13}")
-    for method, row in rows.items():
-        s = row["seconds"]
-        print(f"{method:<18}{s:>9.2f}{naive / s:>21.1f}{s / floor:>18.2f}{row['peak_rss_mb']:>13.0f}")
+    methods = ("decompress-isal", "decompress-zlib", "gseio", "gseio-1-thread", "naive-loop")
+    repeats = {m: args.naive_repeats if m == "naive-loop" else args.repeats for m in methods}
+    rows = _bench.measure_all(__file__, folder, repeats)
+    _bench.same_result(rows, ("gseio", "gseio-1-thread", "naive-loop"), ("nnz",))
+    _bench.print_table(rows, baseline="naive-loop", floor="decompress-isal", baseline_label="naive")
 
 
 if __name__ == "__main__":

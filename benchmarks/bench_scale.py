@@ -90,7 +90,12 @@ def plot(rows: list[dict], path: Path) -> None:
     left.set(xlabel="cells (thousands)", ylabel="wall time (s)", title="time grows linearly")
     right.plot(cells, [r["peak_rss_mb"] for r in rows], "o-", color="C1")
     right.axhline(1536, ls="--", color="grey", label="1.5 GB target")
-    right.set(xlabel="cells (thousands)", ylabel="peak RSS (MB)", title="memory: the matrix stays on disk", ylim=(0, None))
+    right.set(
+        xlabel="cells (thousands)",
+        ylabel="peak RSS (MB)",
+        title="memory: the matrix stays on disk",
+        ylim=(0, None),
+    )
     right.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

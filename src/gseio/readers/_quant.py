@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,7 +22,9 @@ from .. import _open
 from .._options import DuplicateGenes
 from .._piece import GeneBlock, Piece
 from .._source import Source
+from .._unit import Unit
 from ..errors import FormatError, InvalidValueError
+from ..geo import sample_of
 
 #: What every sniffer may need to reject early: binary content.
 BINARY_MARK = b"\0"
@@ -264,6 +267,33 @@ def make_piece(
         values=values,
         notes=dict(notes or {}),
     )
+
+
+def folder_units(
+    sources: list[Source], *, format: str, roles: dict[str, str], preference: Sequence[str]
+) -> tuple[list[Unit], list[Source]]:
+    """One unit per output folder of a quantifier, from the files' names.
+
+    ``roles`` maps a file name (without compression suffix, lower case) to its role;
+    the first role of ``preference`` a folder has is the unit's main file, the others
+    ride along (so that one sample is never read twice). Folders holding none of the
+    preferred roles (a ``run_info.json`` alone) form no unit.
+    """
+    folders: dict[str, dict[str, Source]] = defaultdict(dict)
+    for source in sources:
+        if (role := roles.get(_open.strip_compression_suffix(source.name).lower())) is not None:
+            folders[source.parent][role] = source
+    units, claimed = [], set()
+    for files in folders.values():
+        main = next((files[role] for role in preference if role in files), None)
+        if main is None:
+            continue
+        folder = folder_name(main)
+        others = {role: s for role, s in files.items() if s is not main}
+        sample = sample_of(folder) if folder else sample_of(main.name)
+        units.append(Unit(format=format, sources={"data": main, **others}, name=main.rel, sample=sample))
+        claimed.update(s.rel for s in files.values())
+    return units, [s for s in sources if s.rel not in claimed]
 
 
 def folder_name(source: Source) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +31,7 @@ from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
 from ..errors import CorruptFileError, FormatError, GseioWarning, InputError
-from ..geo import cell_id_from_name, sample_of
+from ..geo import cell_id_from_name
 from . import _quant, _tx2gene
 
 if TYPE_CHECKING:
@@ -62,28 +61,7 @@ def sniff(head: bytes, source: Source) -> float:
 
 def group(sources: list[Source]) -> tuple[list[Unit], list[Source]]:
     """One unit per kallisto output folder (``abundance.h5`` preferred, else ``abundance.tsv``)."""
-    folders: dict[str, dict[str, Source]] = defaultdict(dict)
-    for source in sources:
-        role = FOLDER_FILES.get(_open.strip_compression_suffix(source.name).lower())
-        if role is not None:
-            folders[source.parent][role] = source
-    units, claimed = [], set()
-    for files in folders.values():
-        main = files.get("h5") or files.get("tsv")
-        if main is None:
-            continue  # a run_info.json alone is not a sample
-        others = {role: s for role, s in files.items() if s is not main}
-        folder = _quant.folder_name(main)
-        units.append(
-            Unit(
-                format="kallisto",
-                sources={"data": main, **others},
-                name=main.rel,
-                sample=sample_of(folder) if folder else sample_of(main.name),
-            )
-        )
-        claimed.update(s.rel for s in files.values())
-    return units, [s for s in sources if s.rel not in claimed]
+    return _quant.folder_units(sources, format="kallisto", roles=FOLDER_FILES, preference=("h5", "tsv"))
 
 
 def cell_name(source: Source) -> str:

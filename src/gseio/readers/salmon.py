@@ -14,7 +14,6 @@ are read as they are, with a note.
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +26,7 @@ from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
 from ..errors import FormatError
-from ..geo import cell_id_from_name, sample_of
+from ..geo import cell_id_from_name
 from . import _quant, _tx2gene
 
 if TYPE_CHECKING:
@@ -51,25 +50,7 @@ def _role(source: Source) -> str | None:
 
 def group(sources: list[Source]) -> tuple[list[Unit], list[Source]]:
     """One unit per salmon output folder (``quant.genes.sf`` preferred, else ``quant.sf``)."""
-    folders: dict[str, dict[str, Source]] = defaultdict(dict)
-    for source in sources:
-        if (role := _role(source)) is not None:
-            folders[source.parent][role] = source
-    units, claimed = [], set()
-    for files in folders.values():
-        main = files.get("genes") or files["transcripts"]
-        others = {role: s for role, s in files.items() if s is not main}
-        folder = _quant.folder_name(main)
-        units.append(
-            Unit(
-                format="salmon",
-                sources={"data": main, **others},
-                name=main.rel,
-                sample=sample_of(folder) if folder else sample_of(main.name),
-            )
-        )
-        claimed.update(s.rel for s in files.values())
-    return units, [s for s in sources if s.rel not in claimed]
+    return _quant.folder_units(sources, format="salmon", roles=FOLDER_FILES, preference=("genes", "transcripts"))
 
 
 def cell_name(source: Source) -> str:
