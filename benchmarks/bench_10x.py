@@ -139,7 +139,8 @@ def main() -> None:
     peak = rows["gseio"]["peak_rss_mb"]
     print(f"\nfinal CSR (data+indices+indptr): {csr:.0f} MB")
     print(
-        f"gseio peak RSS {peak:.0f} MB = CSR + {peak - csr:.0f} MB (targets: CSR + 400 MB for the formats issue, CSR + 300 MB for the engine)"
+        f"gseio peak RSS {peak:.0f} MB = CSR + {peak - csr:.0f} MB (targets: CSR + 400 MB, formats issue; "
+        "CSR + 300 MB, engine issue)"
     )
     print(f"shape {gseio_run['shape']}, nnz {gseio_run['nnz']:,}")
 
