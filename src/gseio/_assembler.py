@@ -24,9 +24,6 @@ if TYPE_CHECKING:
 
     from ._backed import BackedWriter
 
-#: Every integer below this is exact in float32.
-FLOAT32_EXACT = 2**24
-
 
 class Assembler:
     """Collect pieces and build one CSR matrix with an outer join on gene names.
@@ -175,15 +172,6 @@ def _var_column(known: dict[int, Any], n: int, order: np.ndarray | None) -> Any:
     if all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in known.values()):
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     return pd.Categorical([None if v is None else str(v) for v in values])
-
-
-def exact_in_float32(data: np.ndarray) -> bool:
-    block = 1 << 20  # in blocks: temporaries stay small however large a piece is
-    for start in range(0, data.size, block):
-        part = data[start : start + block]
-        if not (np.all(np.abs(part) < FLOAT32_EXACT) and np.all(np.floor(part) == part)):
-            return False
-    return True
 
 
 def _drain(parts: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:

@@ -103,3 +103,17 @@ class Piece:
     def nnz(self) -> int:
         """Number of stored (non-zero) values."""
         return int(self.data.size)
+
+
+#: Every integer below this is exact in float32.
+FLOAT32_EXACT = 2**24
+
+
+def exact_in_float32(data: np.ndarray) -> bool:
+    """Whether every value is an integer float32 represents exactly (so float32 loses nothing)."""
+    block = 1 << 20  # in blocks: temporaries stay small however large a piece is
+    for start in range(0, data.size, block):
+        part = data[start : start + block]
+        if not (np.all(np.abs(part) < FLOAT32_EXACT) and np.all(np.floor(part) == part)):
+            return False
+    return True

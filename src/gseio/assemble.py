@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any, get_args
 import numpy as np
 
 from . import _backed, _registry
-from ._assembler import Assembler, exact_in_float32
+from ._assembler import Assembler
 from ._discover import Plan, group_units, list_sources, plan_units
 from ._options import DType, DuplicateGenes, GeneOrder, OnError
 from ._parallel import ordered_map, resolve_jobs
-from ._piece import Piece
+from ._piece import Piece, exact_in_float32
 from ._source import Source
 from ._unit import ReadOptions, Unit
 from ._version import __version__

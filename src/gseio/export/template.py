@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .._assembler import exact_in_float32
+from .._piece import exact_in_float32
 from ..errors import OutputError, TemplateError
 from ._atomic import atomic_outputs
 
