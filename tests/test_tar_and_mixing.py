@@ -123,7 +123,7 @@ def test_single_cell_units_next_to_bulk_quantifications_are_refused(realdata, tm
                     tmp_path / "bulk_counts.txt")  # fmt: skip
     with pytest.raises(gseio.errors.MixedInputError, match=r"featurecounts \(bulk\).*tenx_mtx \(single_cell\)"):
         gseio.read_gse_dir(tmp_path)
-    both = gseio.read_gse_dir(tmp_path, allow_mixed=True)
+    both = gseio.read_gse_dir(tmp_path, allow_mixed=True, gene_ids="exact")  # human IDs, yeast names
     assert both.n_obs == 1107 + 6
     assert set(both.uns["gseio"]["formats"]) == {"tenx_mtx", "featurecounts"}
     only_10x = gseio.read_gse_dir(tmp_path, pattern="GSM1_10x/*")

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ._options import DType, GeneOrder
+from . import _genes
+from ._options import DType, GeneIds, GeneOrder
 from ._piece import GeneBlock, Piece
 from .errors import GseioWarning
 
@@ -33,10 +34,17 @@ class Assembler:
     sink
         A :class:`~gseio._backed.BackedWriter`: rows are streamed to disk as they come
         (out-of-core) instead of being kept in memory; finish with :meth:`finish_backed`.
+    gene_ids
+        ``"auto"``: Ensembl IDs join without their version suffix (see :mod:`gseio._genes`);
+        ``"exact"``: labels join as written.
     """
 
-    def __init__(self, sink: BackedWriter | None = None) -> None:
+    def __init__(self, sink: BackedWriter | None = None, *, gene_ids: GeneIds = "auto") -> None:
         self._sink = sink
+        self._gene_ids = gene_ids
+        self._kinds: dict[str, tuple[str, int, str]] = {}  # gene list key -> (kind, genes, first unit)
+        self._list_index: dict[str, int] = {}  # gene list key -> its number (obs["gene_list"])
+        self._versions_stripped: set[int] = set()
         self._gene_pos: dict[str, int] = {}
         self._maps: dict[str, np.ndarray] = {}
         self._indptr: list[np.ndarray] = [np.zeros(1, dtype=np.int64)]
@@ -54,15 +62,23 @@ class Assembler:
         """Cells added so far."""
         return len(self._cells)
 
-    def _global_positions(self, block: GeneBlock) -> np.ndarray:
+    def _global_positions(self, block: GeneBlock, unit: str) -> np.ndarray:
         positions = self._maps.get(block.key)
         if positions is None:
+            if self._gene_ids == "auto":  # a series labelled by ID in some files, by symbol in others
+                self._kinds[block.key] = (_genes.label_kind(block.names), len(block.names), unit)
+                _genes.check_kinds(self._kinds, where=unit)
+            keys = _genes.join_keys(block.names, self._gene_ids)
             pos = self._gene_pos
-            positions = np.fromiter(
-                (pos.setdefault(g, len(pos)) for g in block.names), dtype=np.int64, count=len(block.names)
-            )
+            positions = np.fromiter((pos.setdefault(g, len(pos)) for g in keys), dtype=np.int64, count=len(keys))
             self._maps[block.key] = positions
-            for column, values in block.annotations.items():  # the first known value of a gene wins
+            self._list_index[block.key] = len(self._list_index)
+            annotations = dict(block.annotations)
+            if keys is not block.names:  # versions were stripped: keep the versioned IDs
+                versioned = np.array([n if n != k else None for n, k in zip(block.names, keys, strict=True)])
+                annotations.setdefault("gene_id_version", versioned)
+                self._versions_stripped.update(p for p, v in zip(positions.tolist(), versioned, strict=True) if v)
+            for column, values in annotations.items():  # the first known value of a gene wins
                 known = self._var.setdefault(column, {})
                 for position, value in zip(positions.tolist(), values.tolist(), strict=True):
                     if position not in known and not _missing(value):
@@ -72,7 +88,8 @@ class Assembler:
     def add(self, piece: Piece, **columns: Any) -> None:
         """Append a piece's cells; ``columns`` are obs values shared by all its cells."""
         start = self.n_cells
-        positions = self._global_positions(piece.genes)
+        positions = self._global_positions(piece.genes, str(columns.get("source_file", piece.source)))
+        columns = {**columns, "gene_list": self._list_index[piece.genes.key]}
         indices = positions[piece.indices].astype(np.int32, copy=False)
         if self._sink is not None:
             # rows go to disk now, so they must be final: genes sorted, repeated genes summed
@@ -122,10 +139,26 @@ class Assembler:
         return names[order], order, rank
 
     def _var_frame(self, names: np.ndarray, order: np.ndarray | None) -> pd.DataFrame:
-        return pd.DataFrame(
+        var = pd.DataFrame(
             {column: _var_column(known, len(names), order) for column, known in self._var.items()},
             index=pd.Index(names.astype(str), name=None),
         )
+        var["spike_in"] = _genes.spike_in(names)
+        return var
+
+    def _gene_lists(self, n_genes: int, rank: np.ndarray | None) -> np.ndarray:
+        """``varm["gene_lists"]``: gene j was measured by the cells with ``obs["gene_list"] == k``."""
+        present = np.zeros((n_genes, len(self._list_index)), dtype=bool)
+        for key, k in self._list_index.items():
+            positions = self._maps[key]
+            present[positions if rank is None else rank[positions], k] = True
+        return present
+
+    def gene_report(self) -> dict[str, Any]:
+        """The gene identity report of the genes added so far (for the provenance)."""
+        names = np.array(list(self._gene_pos), dtype=object)
+        return _genes.report(names, n_duplicate_rows=self.n_duplicate_genes,
+                             n_versions_stripped=len(self._versions_stripped), policy=self._gene_ids)  # fmt: skip
 
     def finish(self, *, gene_order: GeneOrder = "first_seen", dtype: DType = "auto") -> AnnData:
         """Build the AnnData in memory: ``X`` CSR cells x genes, ``obs`` and ``var`` as collected."""
@@ -143,7 +176,8 @@ class Assembler:
         data = data.astype(_choose_dtype(exact, dtype), copy=False)
         X = sparse.csr_matrix((data, indices, indptr), shape=(self.n_cells, len(names)))
         X.sum_duplicates()  # sorts each row's genes; sums genes a file repeated
-        return ad.AnnData(X=X, obs=self._obs(), var=self._var_frame(names, order))
+        varm = {"gene_lists": self._gene_lists(len(names), rank)}
+        return ad.AnnData(X=X, obs=self._obs(), var=self._var_frame(names, order), varm=varm)
 
     def finish_backed(self, *, gene_order: GeneOrder = "first_seen", uns: dict[str, Any]) -> AnnData:
         """Complete the file the rows were streamed to and open it backed (read-only)."""
@@ -153,8 +187,9 @@ class Assembler:
             raise RuntimeError("finish_backed() needs an Assembler made with a sink")
         names, order, rank = self._gene_order(gene_order)
         path = self._sink.finish(
-            n_cols=len(names), obs=self._obs(), var=self._var_frame(names, order), uns=uns, rank=rank
-        )
+            n_cols=len(names), obs=self._obs(), var=self._var_frame(names, order), uns=uns, rank=rank,
+            varm={"gene_lists": self._gene_lists(len(names), rank)},
+        )  # fmt: skip
         return ad.read_h5ad(path, backed="r")
 
 

@@ -121,7 +121,10 @@ class BackedWriter:
             self._data[lo:hi] = block.data
             row = end
 
-    def finish(self, *, n_cols: int, obs: Any, var: Any, uns: dict[str, Any], rank: np.ndarray | None) -> Path:
+    def finish(
+        self, *, n_cols: int, obs: Any, var: Any, uns: dict[str, Any], rank: np.ndarray | None,
+        varm: dict[str, Any] | None = None,
+    ) -> Path:  # fmt: skip
         """Write the remaining elements, close, and move the file into place."""
         if rank is not None:
             self._remap_columns(rank)
@@ -136,7 +139,8 @@ class BackedWriter:
         _write_elem(self._file, "obs", obs)
         _write_elem(self._file, "var", var)
         _write_elem(self._file, "uns", uns)
-        for key in ("obsm", "varm", "layers", "obsp", "varp"):
+        _write_elem(self._file, "varm", varm or {})
+        for key in ("obsm", "layers", "obsp", "varp"):
             _write_elem(self._file, key, {})
         self._file.close()
         fd = os.open(self.tmp, os.O_RDONLY)

@@ -33,7 +33,7 @@ import numpy as np
 from . import _backed, _registry
 from ._assembler import Assembler
 from ._discover import Plan, group_units, list_sources, plan_units
-from ._options import DType, DuplicateGenes, GeneOrder, OnError
+from ._options import DType, DuplicateGenes, GeneIds, GeneOrder, OnError
 from ._parallel import ordered_map, resolve_jobs
 from ._piece import Piece, exact_in_float32
 from ._source import Source
@@ -50,7 +50,10 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["assemble_units", "read", "read_gse_dir"]
 
-_CHOICES = {"on_error": OnError, "dtype": DType, "gene_order": GeneOrder, "duplicate_genes": DuplicateGenes}
+_CHOICES = {
+    "on_error": OnError, "dtype": DType, "gene_order": GeneOrder, "duplicate_genes": DuplicateGenes,
+    "gene_ids": GeneIds,
+}  # fmt: skip
 
 
 def _check_choices(**values: Any) -> None:
@@ -94,6 +97,7 @@ def assemble_units(
     user_options: dict[str, Any] | None = None,
     backed: Path | None = None,
     cache_dir: Path | None = None,
+    gene_ids: GeneIds = "auto",
 ) -> AnnData:
     """Read ``units`` (in parallel, in order) and assemble them; the engine behind every reader.
 
@@ -121,7 +125,7 @@ def assemble_units(
             items, failures, sink, None if cache_dir is None else UnitCache(cache_dir),
             input_path=input_path, options=options, gene_order=gene_order, dtype=dtype,
             on_error=on_error, progress=progress, n_jobs=n_jobs, allow_mixed=allow_mixed, ignored=ignored,
-            user_options=user_options, skipped=skipped, started=started,
+            user_options=user_options, skipped=skipped, started=started, gene_ids=gene_ids,
         )  # fmt: skip
     except BaseException:
         if sink is not None:
@@ -147,10 +151,11 @@ def _assemble(
     user_options: dict[str, Any] | None,
     skipped: list[tuple[str, str]],
     started: float,
+    gene_ids: GeneIds,
 ) -> AnnData:
     from tqdm.auto import tqdm
 
-    assembler = Assembler(sink)
+    assembler = Assembler(sink, gene_ids=gene_ids)
 
     from_cache: list[str] = []
 
@@ -208,6 +213,7 @@ def _assemble(
         seconds=time.perf_counter() - started,
     )
     provenance["units_from_cache"] = len(from_cache)
+    provenance["genes"] = assembler.gene_report()
     if sink is not None:
         return assembler.finish_backed(gene_order=gene_order, uns={"gseio": provenance})
     adata = assembler.finish(gene_order=gene_order, dtype=dtype)
@@ -301,7 +307,8 @@ def read(
             source = Source.file(path)
             name = format if format is not None else _registry.detect_format(source)
             units = [Unit(format=name, sources={"data": source}, name=source.rel, sample=_sample(source))]
-    return assemble_units(units, input_path=path, options=options, dtype=dtype, n_jobs=1,
+    # one file needs no join: its labels are kept as written (gene_ids="exact")
+    return assemble_units(units, input_path=path, options=options, dtype=dtype, n_jobs=1, gene_ids="exact",
                           user_options={"format": format, "duplicate_genes": duplicate_genes, "dtype": dtype,
                                         **{k: str(v) for k, v in reader_options.items()}})  # fmt: skip
 
@@ -320,6 +327,7 @@ def read_gse_dir(
     on_error: OnError = "raise",
     duplicate_genes: DuplicateGenes = "sum",
     gene_order: GeneOrder = "first_seen",
+    gene_ids: GeneIds = "auto",
     dtype: DType = "auto",
     allow_mixed: bool = False,
     backed: str | os.PathLike[str] | None = None,
@@ -356,6 +364,11 @@ def read_gse_dir(
         keep the ``"first"`` row, or raise (``"error"``).
     gene_order
         ``"first_seen"`` (default) or ``"sorted"``; see the module notes.
+    gene_ids
+        ``"auto"`` (default): Ensembl IDs join without their version suffix (the
+        versioned ID is kept in ``var["gene_id_version"]``), and a series labelled by ID
+        in some files and by symbol in others is refused
+        (:class:`~gseio._genes.GeneIdentityError`); ``"exact"``: labels join as written.
     dtype
         ``X``'s dtype: ``"auto"`` (default) gives float32 when every value is an
         integer below 2**24 (exact) and float64 otherwise; or force one.
@@ -403,7 +416,8 @@ def read_gse_dir(
     if not root.exists():
         raise InputError("does not exist", path=root)
     options = _reader_options(duplicate_genes, reader_options)
-    _check_choices(on_error=on_error, dtype=dtype, gene_order=gene_order, duplicate_genes=duplicate_genes)
+    _check_choices(on_error=on_error, dtype=dtype, gene_order=gene_order, duplicate_genes=duplicate_genes,
+                   gene_ids=gene_ids)  # fmt: skip
     plan = plan_input(root, pattern=pattern, format=format)
     if not plan.units and not plan.failures:
         listed = "; ".join(f"{p} ({why})" for p, why in plan.ignored[:5])
@@ -413,7 +427,8 @@ def read_gse_dir(
         )
     user_options = {
         "pattern": pattern, "format": format, "on_error": on_error, "duplicate_genes": duplicate_genes,
-        "gene_order": gene_order, "dtype": dtype, "allow_mixed": allow_mixed, "n_jobs": n_jobs, "backed": backed,
+        "gene_order": gene_order, "gene_ids": gene_ids, "dtype": dtype, "allow_mixed": allow_mixed,
+        "n_jobs": n_jobs, "backed": backed,
         **reader_options,
     }  # fmt: skip
     return assemble_units(
@@ -431,6 +446,7 @@ def read_gse_dir(
         user_options=user_options,
         backed=None if backed is None else Path(backed),
         cache_dir=None if cache_dir is None else Path(cache_dir),
+        gene_ids=gene_ids,
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar, get_args
 
 import click
 
-from ._options import DuplicateGenes, GeneOrder, OnError
+from ._options import DuplicateGenes, GeneIds, GeneOrder, OnError
 from ._version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -130,6 +130,12 @@ def _summary(*, adata: Any, nnz: int, input_dir: Path, outputs: list[Path], seco
         f"  time        {seconds:.1f} s, {mode}",
         "  outputs     " + ", ".join(p.name for p in outputs),
     ]
+    genes = prov.get("genes", {})
+    flags = [f"{genes[key]:,} {label}" for key, label in (
+        ("n_ensembl_versions_stripped", "Ensembl versions stripped"), ("n_spike_ins", "spike-ins flagged"),
+        ("n_excel_dates", "date-like symbols (spreadsheet damage?)")) if genes.get(key)]  # fmt: skip
+    if flags:
+        lines.append("  gene ids    " + ", ".join(flags))
     if prov["n_duplicate_gene_rows"]:
         lines.append(
             f"  note        {prov['n_duplicate_gene_rows']} rows repeated a gene name in their file "
@@ -172,6 +178,12 @@ def _summary(*, adata: Any, nnz: int, input_dir: Path, outputs: list[Path], seco
 @_choice("--on-error", OnError, "'raise': stop at the first bad file; 'skip': leave bad files out and list them.")
 @_choice("--duplicate-genes", DuplicateGenes, "What to do with a gene name repeated inside one file.")
 @_choice("--gene-order", GeneOrder, "Order of the genes (columns).")
+@_choice(
+    "--gene-ids",
+    GeneIds,
+    "'auto': Ensembl IDs join without their version, and a series labelled by ID in some files and by "
+    "symbol in others is refused; 'exact': labels join as written.",
+)
 @click.option(
     "--allow-mixed",
     is_flag=True,
@@ -206,6 +218,7 @@ def build(
     on_error: str,
     duplicate_genes: str,
     gene_order: str,
+    gene_ids: str,
     allow_mixed: bool,
     jobs: int | None,
     max_memory: str | None,
@@ -247,6 +260,7 @@ def build(
                 on_error=on_error,  # type: ignore[arg-type]
                 duplicate_genes=duplicate_genes,  # type: ignore[arg-type]
                 gene_order=gene_order,  # type: ignore[arg-type]
+                gene_ids=gene_ids,  # type: ignore[arg-type]
                 allow_mixed=allow_mixed,
                 backed=backed,
                 cache_dir=outdir / CACHE_FOLDER if resume else None,
