@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from . import pp
     from ._registry import detect_format, list_formats
     from .assemble import read, read_gse_dir
     from .demo import make_demo
@@ -45,6 +46,7 @@ _LAZY = {
     "write_h5ad": ".export.h5ad",
     "make_demo": ".demo",
     "errors": ".errors",
+    "pp": ".pp",
     "inspect_input": ".inspect",
     "read_10x_mtx": ".readers.tenx_mtx",
     "read_10x_h5": ".readers.tenx_h5",
@@ -63,6 +65,8 @@ _LAZY = {
     "read_h5ad_file": ".readers.h5ad",
 }
 
+_MODULES = {"errors", "pp"}  # submodules served as such, not functions from them
+
 __all__ = [
     "__version__",
     "detect_format",
@@ -70,6 +74,7 @@ __all__ = [
     "inspect_input",
     "list_formats",
     "make_demo",
+    "pp",
     "read",
     "read_10x_h5",
     "read_10x_mtx",
@@ -100,7 +105,7 @@ def __getattr__(name: str) -> Any:
     except KeyError:
         raise AttributeError(f"module 'gseio' has no attribute {name!r}") from None
     value = import_module(module, __name__)
-    if name != "errors":
+    if name not in _MODULES:
         value = getattr(value, name)
     globals()[name] = value
     return value
