@@ -71,8 +71,8 @@ def test_template_streams_from_a_backed_build_identically(demo_dir, tmp_path, mo
 
 
 def _small_blocks(original):
-    def blocks(adata, block_nnz=1 << 22):
-        yield from original(adata, block_nnz=500)
+    def blocks(adata, *args, block_nnz=1 << 22, **kwargs):
+        yield from original(adata, *args, block_nnz=500, **kwargs)
 
     return blocks
 

@@ -20,6 +20,7 @@ from scipy import sparse
 from .._piece import exact_in_float32
 from ..errors import OutputError, TemplateError
 from ._atomic import atomic_outputs
+from ._gene_annotation import GENE_ANNOTATION_COLUMNS, gene_annotation
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -30,8 +31,14 @@ RAW_MATRIX = "expressionMatrix_rawCounts.mtx"
 RAW_CELLS = "cellID_rawCounts.tsv"
 RAW_GENES = "genes_rawCounts.tsv"
 CELL_ANNOTATION = "cellAnnotation.tsv"
+TPM_MATRIX = "expressionMatrix_TPM.mtx"
+GENE_ANNOTATION = "geneAnnotation.tsv"
 #: The files :func:`write_template` writes.
 RAW_FILES = (RAW_MATRIX, RAW_CELLS, RAW_GENES, CELL_ANNOTATION)
+#: The files it adds with ``tpm=True``.
+TPM_FILES = (TPM_MATRIX, GENE_ANNOTATION)
+#: TPM columns are the raw genes minus ERCC spike-ins (names starting with this).
+SPIKE_IN_PREFIX = "ERCC-"
 #: The platform's ``cellAnnotation.tsv`` columns, in order.
 CELL_ANNOTATION_COLUMNS = (
     "cellID",
@@ -70,16 +77,21 @@ def _write_column(path: Path, header: str, values: list[str]) -> None:
             fh.write("\n".join(values) + "\n")
 
 
-def _row_blocks(adata: AnnData, block_nnz: int = 1 << 22) -> Iterator[tuple[int, sparse.csr_matrix]]:
-    """The matrix as CSR blocks of rows, without stored zeros; a backed matrix is read block by block."""
-    X = adata.X
+def _row_blocks(
+    adata: AnnData, layer: str | None = None, columns: np.ndarray | None = None, *, block_nnz: int = 1 << 22
+) -> Iterator[tuple[int, sparse.csr_matrix]]:
+    """``X`` (or a layer) as CSR blocks of rows without stored zeros; a backed matrix is read block by block.
+
+    ``columns`` (a boolean mask) keeps only those columns, in order.
+    """
+    X = adata.X if layer is None else adata.layers[layer]
     if sparse.issparse(X) and X.format == "csr":
         indptr = X.indptr
     elif adata.isbacked and hasattr(X, "format") and X.format == "csr":
         import h5py
 
         with h5py.File(adata.filename, "r") as f:
-            indptr = f["X/indptr"][:]
+            indptr = f["X/indptr" if layer is None else f"layers/{layer}/indptr"][:]
     else:  # dense or CSC (in memory): one conversion
         X = sparse.csr_matrix(X)
         indptr = X.indptr
@@ -88,36 +100,43 @@ def _row_blocks(adata: AnnData, block_nnz: int = 1 << 22) -> Iterator[tuple[int,
         stop = int(np.searchsorted(indptr, indptr[start] + block_nnz, side="right")) - 1
         stop = min(max(stop, start + 1), adata.n_obs)
         block = sparse.csr_matrix(X[start:stop], copy=True)
+        if columns is not None:
+            block = block[:, columns]
         block.eliminate_zeros()
         yield start, block
         start = stop
 
 
-def _field(adata: AnnData) -> tuple[str, int]:
+def _field(adata: AnnData, layer: str | None = None, columns: np.ndarray | None = None) -> tuple[str, int]:
     """The Matrix Market field the values need (``integer`` or ``real``) and the non-zero count."""
     integral, nnz = True, 0
-    for _, block in _row_blocks(adata):
+    for _, block in _row_blocks(adata, layer, columns):
         data = block.data
         if data.size and not np.all(np.isfinite(data)):
-            raise OutputError("the matrix holds NaN or infinite values; the template needs finite counts")
+            what = "the matrix" if layer is None else f"layer {layer!r}"
+            raise OutputError(f"{what} holds NaN or infinite values; the template needs finite values")
         integral = integral and (np.issubdtype(data.dtype, np.integer) or bool(np.all(np.floor(data) == data)))
         nnz += data.size
     return ("integer" if integral else "real"), nnz
 
 
-def _write_mtx(adata: AnnData, fh: BinaryIO) -> None:
+def _write_mtx(
+    adata: AnnData, fh: BinaryIO, layer: str | None = None, columns: np.ndarray | None = None,
+    field: str | None = None,
+) -> None:  # fmt: skip
     """Matrix Market coordinate, cells x genes, streamed in row blocks (memory holds one block)."""
     from scipy.io import mmwrite
 
-    field, nnz = _field(adata)
-    fh.write(f"%%MatrixMarket matrix coordinate {field} general\n%\n{adata.n_obs} {adata.n_vars} {nnz}\n".encode())
-    for start, block in _row_blocks(adata):
+    needed, nnz = _field(adata, layer, columns)
+    field = field or needed
+    n_cols = adata.n_vars if columns is None else int(columns.sum())
+    fh.write(f"%%MatrixMarket matrix coordinate {field} general\n%\n{adata.n_obs} {n_cols} {nnz}\n".encode())
+    for start, block in _row_blocks(adata, layer, columns):
         coo = block.tocoo()
         values = coo.data.astype(np.int64 if field == "integer" else np.float64)
         # rows shifted to their place in the whole matrix; fast_matrix_market formats the block
-        shifted = sparse.coo_matrix(
-            (values, (coo.row + start, coo.col)), shape=(start + block.shape[0], adata.n_vars)
-        )
+        shape = (start + block.shape[0], n_cols)
+        shifted = sparse.coo_matrix((values, (coo.row + start, coo.col)), shape=shape)
         buffer = io.BytesIO()
         mmwrite(buffer, shifted, field=field, symmetry="general")
         text = buffer.getvalue()
@@ -133,26 +152,41 @@ def write_template(
     outdir: str | os.PathLike[str],
     *,
     sample_key: str = "sample",
+    tpm: bool = False,
+    tpm_layer: str = "tpm",
+    gene_table: pd.DataFrame | None = None,
     overwrite: bool = False,
 ) -> list[Path]:
-    """Write the raw-count part of the platform's template.
+    """Write the platform's template: the raw counts, and with ``tpm=True`` the TPM part.
 
     Writes ``expressionMatrix_rawCounts.mtx`` (Matrix Market coordinate, general,
     field ``integer`` when every value is integral else ``real`` at full precision,
     rows = cells, columns = genes, no stored zeros), ``cellID_rawCounts.tsv``
     (header ``cellID``), ``genes_rawCounts.tsv`` (header ``genes``) and
     ``cellAnnotation.tsv`` (the platform's columns; ``cellID`` and ``sampleID``
-    filled, the others ``notAvailable``). Every file is written under a temporary
-    name and renamed only when all are complete.
+    filled, the others ``notAvailable``). With ``tpm=True`` also
+    ``expressionMatrix_TPM.mtx`` (field ``real``; the raw genes minus ERCC spike-ins, in
+    the same order; the same cells) and ``geneAnnotation.tsv`` (``geneSymbol``,
+    ``ensemblID``, ``ensemblIDVersion``, ``geneID``, one row per TPM column). Matrices
+    are written in row blocks, so a backed AnnData is never loaded whole. Every file is
+    written under a temporary name and renamed only when all are complete.
 
     Parameters
     ----------
     adata
-        Cells x genes; ``X`` holds the raw counts (sparse or dense).
+        Cells x genes; ``X`` holds the raw counts (sparse or dense, in memory or backed).
     outdir
         The folder (created if missing).
     sample_key
         The ``obs`` column that fills ``sampleID`` (``notAvailable`` if absent).
+    tpm
+        Also write the TPM matrix (from ``adata.layers[tpm_layer]``, see
+        :func:`gseio.pp.tpm`) and the gene annotation.
+    tpm_layer
+        The layer holding TPM values.
+    gene_table
+        Optional gene table (:func:`gseio.genes.gene_table`) to fill symbols and Ensembl IDs
+        in ``geneAnnotation.tsv``.
     overwrite
         Replace template files that exist already.
 
@@ -163,12 +197,17 @@ def write_template(
     Raises
     ------
     ~gseio.errors.OutputError
-        Files exist and ``overwrite`` is false, names contain tabs or newlines, or
-        ``X`` holds non-finite values.
+        Files exist and ``overwrite`` is false, names contain tabs or newlines, ``X``
+        holds non-finite values, or ``tpm=True`` without a TPM layer.
     """
     outdir = Path(outdir)
+    if tpm and tpm_layer not in adata.layers:
+        raise OutputError(
+            f"no layer {tpm_layer!r} to write TPM from: compute it first with "
+            "gseio.pp.tpm(adata, protocol=...) (gseio build: --tpm --protocol NAME)"
+        )
     outdir.mkdir(parents=True, exist_ok=True)
-    finals = [outdir / name for name in RAW_FILES]
+    finals = [outdir / name for name in (*RAW_FILES, *(TPM_FILES if tpm else ()))]
     existing = [p.name for p in finals if p.exists()]
     if existing and not overwrite:
         raise OutputError(
@@ -181,12 +220,19 @@ def write_template(
     annotation["cellID"] = cells
     if sample_key in adata.obs:
         annotation["sampleID"] = _check_names(pd.Index(adata.obs[sample_key].astype(str)), "sample ids")
-    with atomic_outputs(finals) as (mtx, cell_file, gene_file, annotation_file):
+    with atomic_outputs(finals) as temps:
+        mtx, cell_file, gene_file, annotation_file = temps[:4]
         with open(mtx, "wb") as fh:
             _write_mtx(adata, fh)
         _write_column(cell_file, "cellID", cells)
         _write_column(gene_file, "genes", genes)
         annotation.to_csv(annotation_file, sep="\t", index=False, lineterminator="\n")
+        if tpm:
+            keep = ~adata.var_names.str.startswith(SPIKE_IN_PREFIX)
+            with open(temps[4], "wb") as fh:
+                _write_mtx(adata, fh, layer=tpm_layer, columns=np.asarray(keep), field="real")
+            genes_table = gene_annotation(adata.var.loc[keep], gene_table).fillna(NOT_AVAILABLE)
+            genes_table.to_csv(temps[5], sep="\t", index=False, lineterminator="\n")
     return finals
 
 
@@ -203,7 +249,10 @@ def read_template(outdir: str | os.PathLike[str]) -> AnnData:
     AnnData, cells x genes, ``X`` CSR (float32 when every value is an integer below
     2**24, else float64), ``obs_names`` from ``cellID_rawCounts.tsv``, ``var_names``
     from ``genes_rawCounts.tsv``; ``obs`` holds ``cellAnnotation.tsv``'s columns
-    (as strings) when that file exists, with ``sampleID`` also as ``sample``.
+    (as strings) when that file exists, with ``sampleID`` also as ``sample``. When the
+    TPM part is there, ``layers["tpm"]`` holds it (ERCC spike-in columns, absent from the
+    TPM matrix, are zero) and ``var`` the ``geneAnnotation.tsv`` columns (``notAvailable``
+    for spike-ins).
 
     Raises
     ------
@@ -242,7 +291,40 @@ def read_template(outdir: str | os.PathLike[str]) -> AnnData:
         obs = annotation.drop(columns="cellID").set_axis(pd.Index(cells), axis=0)
         if "sampleID" in obs:
             obs["sample"] = obs["sampleID"].astype("category")
-    return ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(genes)))
+    adata = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(genes)))
+    if (outdir / TPM_MATRIX).is_file():
+        _read_tpm(adata, outdir)
+    return adata
+
+
+def _read_tpm(adata: AnnData, outdir: Path) -> None:
+    """Put the TPM matrix back in ``layers["tpm"]``, its columns in place among the raw genes."""
+    from scipy.io import mmread
+
+    path = outdir / TPM_MATRIX
+    try:
+        tpm = sparse.csr_matrix(mmread(path), dtype=np.float64)
+    except (ValueError, OSError) as e:
+        raise TemplateError(f"cannot be read as Matrix Market: {e}", path=path) from e
+    keep = np.flatnonzero(~adata.var_names.str.startswith(SPIKE_IN_PREFIX))
+    if tpm.shape != (adata.n_obs, keep.size):
+        raise TemplateError(
+            f"the TPM matrix is {tpm.shape[0]} x {tpm.shape[1]}; it must be the {adata.n_obs} cells x the "
+            f"{keep.size} raw genes that are not ERCC spike-ins",
+            path=path,
+        )
+    full = sparse.csr_matrix((tpm.data, keep[tpm.indices], tpm.indptr), shape=adata.shape)
+    full.sort_indices()
+    adata.layers["tpm"] = full
+    genes_path = outdir / GENE_ANNOTATION
+    if genes_path.is_file():
+        genes = pd.read_csv(genes_path, sep="\t", dtype=str, keep_default_na=False)
+        if "geneID" not in genes or genes["geneID"].tolist() != adata.var_names[keep].tolist():
+            raise TemplateError("its geneID column does not list the TPM columns in order", path=genes_path)
+        for column in GENE_ANNOTATION_COLUMNS[:3]:
+            values = np.full(adata.n_vars, NOT_AVAILABLE, dtype=object)
+            values[keep] = genes[column].to_numpy(dtype=object)
+            adata.var[column] = values
 
 
 def _read_column(path: Path, header: str) -> list[str]:
