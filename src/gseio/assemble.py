@@ -196,6 +196,9 @@ def _assemble(
         for piece in result:
             values.add(piece.values)
             assembler.add(piece, sample=unit.sample, source_file=unit.name)
+        result = piece = None  # the assembler holds what it needs; the piece's own arrays can go
+    # the progress bar's zip holds the last (unit, result) pair: let it go before the final copy
+    del bar, results
     _check_mixing(read_units, values, allow_mixed=allow_mixed, where=input_path)
     if assembler.n_cells == 0 and skipped:
         raise InputError(

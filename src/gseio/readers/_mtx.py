@@ -1,23 +1,27 @@
 """Matrix Market matrices for the 10x family: parse fast, check strictly, orient, build CSR.
 
-Bodies are parsed by fast_matrix_market (bundled with scipy >= 1.12): its C++ parser runs
-on several threads and reads the decompressed stream in chunks, so the text of a matrix
-(often 100 MB per sample) is never held whole in memory; the triplets land directly in
-int32/float64 arrays sized from the header's entry count. Cell Ranger writes entries
-sorted by cell, so the CSR row pointers come out of a binary search per cell, without
-a sort.
+Bodies are parsed by fast_matrix_market (bundled with scipy >= 1.12), a multi-threaded
+C++ parser, a few MB of decompressed text at a time (:data:`_CHUNK_BYTES`): the text of
+a matrix (often 100 MB per sample) is never held whole, and the parser's float64
+temporaries stay small. Each chunk is checked and copied into arrays sized once from the
+size line: float32 values while every value is an integer float32 holds exactly (what the
+engine would convert them to anyway), and an axis whose indices come in order (the cells
+of a Cell Ranger matrix) as counts per index instead of an index per entry. The CSR row
+pointers of such an axis are those counts summed, without a sort.
 """
 
 from __future__ import annotations
 
 import io
 import mmap
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _open
+from .._piece import FLOAT32_EXACT
 from ..errors import CorruptFileError, FormatError, InvalidValueError
 
 if TYPE_CHECKING:
@@ -79,15 +83,31 @@ def check_values(data: np.ndarray, source: Source, where: Callable[[int], str]) 
 
 @dataclass(slots=True)
 class Triplets:
-    """A Matrix Market coordinate body: 0-based rows and columns, values as float64."""
+    """A Matrix Market coordinate body: values, and per axis (rows, columns) where they lie.
+
+    ``index[axis]`` holds each entry's 0-based index on that axis, or is ``None`` when the
+    entries came in order along it: ``counts[axis]`` then holds how many lie at each index.
+    """
 
     shape: tuple[int, int]
-    rows: np.ndarray
-    cols: np.ndarray
+    index: list[np.ndarray | None]
+    counts: list[np.ndarray | None]
     data: np.ndarray
 
+    def entries(self, axis: int) -> np.ndarray:
+        """Each entry's index on ``axis``."""
+        index = self.index[axis]
+        if index is not None:
+            return index
+        dtype = np.int32 if self.shape[axis] < 2**31 else np.int64
+        return np.repeat(np.arange(self.shape[axis], dtype=dtype), self.counts[axis])
 
-#: Index arrays at least this large get their own memory map (see :func:`_index_pair`).
+
+#: Decompressed text parsed at a time. Small keeps the parser's temporaries small (the
+#: values it parses are float64 until checked); much smaller costs time per call.
+_CHUNK_BYTES = 4 << 20
+
+#: Arrays at least this large get their own memory map (see :func:`_empty`).
 _MAP_BYTES = 1 << 20
 
 
@@ -105,45 +125,173 @@ def read_matrix_market(source: Source) -> Triplets:
         The compression is truncated or corrupt.
     """
     try:
-        from scipy.io._fast_matrix_market import _fmm_core, _get_read_cursor
+        from scipy.io._fast_matrix_market import _get_read_cursor  # noqa: F401
     except ImportError:  # pragma: no cover - scipy without fast_matrix_market
         return _read_matrix_market_public(source)
     with _open.open_decompressed(source) as stream:
         try:
-            cursor, _ = _get_read_cursor(stream)
-            header = cursor.header
+            header_text, pending = _split_header(stream)
+            header = _parse(header_text, source, lambda n: n).header
             _check_header(header.format, header.field, header.symmetry, source)
-            index = np.int32 if max(header.nrows, header.ncols) < 2**31 else np.int64
-            rows, cols = _index_pair(header.nnz, index)
-            data = np.empty(header.nnz, dtype=np.float64)
-            _fmm_core.read_body_coo(cursor, rows, cols, data)
-        except ValueError as e:
-            raise _parse_error(e, source) from e
+            body = _Body(header, source)
+            line = header_text.count(b"\n") + (not header_text.endswith(b"\n"))
+            while more := stream.read(_CHUNK_BYTES):
+                cut = more.rfind(b"\n") + 1
+                if cut == 0:  # a line longer than a chunk
+                    pending += more
+                    continue
+                line += body.add((pending, memoryview(more)[:cut]), line)
+                pending = more[cut:]
+            if pending.strip():  # a last line without its newline: the parser wants one
+                body.add((pending, b"\n"), line)
         except (OSError, EOFError) as e:
             raise CorruptFileError(f"is corrupt or truncated: {e}", path=source) from e
-    return _checked(Triplets((int(header.nrows), int(header.ncols)), rows, cols, data), source)
+    return body.finish()
 
 
-def _checked(triplets: Triplets, source: Source) -> Triplets:
-    rows, cols = triplets.rows, triplets.cols
-    check_values(triplets.data, source, lambda k: f"entry {k + 1} (row {rows[k] + 1}, column {cols[k] + 1})")
-    return triplets
+def _split_header(stream: io.RawIOBase) -> tuple[bytes, bytes]:
+    """The header (banner, comment lines, size line) and the text read after it."""
+    text, start, banner = b"", 0, True
+    while True:
+        end = text.find(b"\n", start)
+        if end < 0:
+            if more := stream.read(_CHUNK_BYTES):
+                text += more
+                continue
+            end = len(text)
+            if start >= end:  # no size line: the parser will say what is missing
+                return text, b""
+        line = text[start:end].strip()
+        start = end + 1
+        if not banner and line and not line.startswith(b"%"):
+            return text[:start], text[start:]
+        banner = False
 
 
-def _index_pair(nnz: int, dtype: type[np.integer]) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column index arrays in anonymous memory maps of their own, not from malloc.
+def _parse(text: bytes, source: Source, line_of: Callable[[int], int]):
+    """A fast_matrix_market cursor on ``text``, its errors typed and their lines renumbered by ``line_of``."""
+    from scipy.io._fast_matrix_market import _get_read_cursor
+
+    try:
+        cursor, _ = _get_read_cursor(io.BytesIO(text))
+    except ValueError as e:
+        raise _parse_error(e, source, line_of) from e
+    return cursor
+
+
+class _Body:
+    """The entries of a body, gathered chunk by chunk into arrays sized from the header."""
+
+    def __init__(self, header, source: Source) -> None:
+        self.shape = (int(header.nrows), int(header.ncols))
+        self.nnz, self.field, self.source, self.done = int(header.nnz), header.field, source, 0
+        self.dtype = np.int32 if max(self.shape) < 2**31 else np.int64
+        # counts per index only where they are smaller than an index per entry
+        self.counts: list[np.ndarray | None] = [
+            np.zeros(n, dtype=np.int64) if 2 * n <= self.nnz else None for n in self.shape
+        ]
+        self.index = [None if c is not None else _empty(self.nnz, self.dtype) for c in self.counts]
+        self.last = [0, 0]
+        self.data = _empty(self.nnz, np.float32)
+
+    def add(self, parts: tuple[bytes | memoryview, ...], line: int) -> int:
+        """Parse the lines of ``parts`` (text after file line ``line``); returns how many lines they hold."""
+        n_lines = sum(
+            p.obj.count(b"\n", 0, len(p)) if isinstance(p, memoryview) else p.count(b"\n") for p in parts
+        )
+        if self.done + n_lines <= self.nnz and self._parse(parts, n_lines, lambda n: line + n - 2):
+            return n_lines
+        # blank lines, which the parser skips: drop them to know the count of entries
+        lines = b"".join(parts).split(b"\n")
+        kept = [i for i, text in enumerate(lines) if text.strip()]
+        if self.done + len(kept) > self.nnz:
+            extra = line + kept[self.nnz - self.done] + 1
+            raise FormatError(
+                f"holds more entries than its size line declares ({self.nnz}): line {extra} is one too many",
+                path=self.source,
+            )
+        if kept:  # (the parser must not be given an empty body: it crashes)
+            text = b"\n".join([*(lines[i] for i in kept), b""])
+            self._parse((text,), len(kept), lambda n: line + kept[n - 3] + 1)
+        return n_lines
+
+    def _parse(self, parts: tuple[bytes | memoryview, ...], count: int, line_of: Callable[[int], int]) -> bool:
+        """Parse ``count`` entries into place; ``False`` when the text holds fewer (blank lines)."""
+        from scipy.io._fast_matrix_market import _fmm_core
+
+        synthetic = b"%%%%MatrixMarket matrix coordinate %s general\n%d %d %d\n" % (
+            self.field.encode(), *self.shape, count)  # fmt: skip
+        cursor = _parse(b"".join((synthetic, *parts)), self.source, line_of)
+        lo, hi = self.done, self.done + count
+        where = [
+            self.index[a][lo:hi] if self.index[a] is not None else np.empty(count, self.dtype) for a in (0, 1)
+        ]
+        values = np.empty(count, dtype=np.float64)
+        try:
+            _fmm_core.read_body_coo(cursor, where[0], where[1], values)
+        except ValueError as e:
+            if "Truncated file" in str(e):
+                return False
+            raise _parse_error(e, self.source, line_of) from e
+        rows, cols = where
+        check_values(
+            values, self.source, lambda k: f"entry {lo + k + 1} (row {rows[k] + 1}, column {cols[k] + 1})"
+        )
+        if self.data.dtype == np.float32 and not _exact_in_float32(values):
+            widened = _empty(self.nnz, np.float64)  # once: float32 would no longer be exact
+            widened[:lo] = self.data[:lo]
+            self.data = widened
+        self.data[lo:hi] = values
+        for axis in (0, 1):
+            if self.counts[axis] is not None:
+                self._count(axis, where[axis])
+        self.done = hi
+        return True
+
+    def _count(self, axis: int, chunk: np.ndarray) -> None:
+        """Add a chunk's indices to the counts of ``axis``, or give the axis an index per entry."""
+        counts = self.counts[axis]
+        if chunk[0] >= self.last[axis] and bool(np.all(chunk[1:] >= chunk[:-1])):
+            first, last = int(chunk[0]), int(chunk[-1])
+            bounds = np.searchsorted(chunk, np.arange(first, last + 2, dtype=chunk.dtype))
+            counts[first : last + 1] += np.diff(bounds)
+            self.last[axis] = last
+            return
+        index = _empty(self.nnz, self.dtype)  # out of order: counts can no longer say where entries lie
+        index[: self.done] = np.repeat(np.arange(counts.size, dtype=self.dtype), counts)
+        index[self.done : self.done + chunk.size] = chunk
+        self.index[axis], self.counts[axis] = index, None
+
+    def finish(self) -> Triplets:
+        """The triplets, once every declared entry was read."""
+        if self.done < self.nnz:
+            raise FormatError(
+                f"holds fewer entries than its size line declares ({self.done} of {self.nnz}); "
+                "the file is probably cut short",
+                path=self.source,
+            )
+        return Triplets(self.shape, self.index, self.counts, self.data)
+
+
+def _exact_in_float32(values: np.ndarray) -> bool:
+    """Whether every (finite, non-negative) value is an integer below 2**24, as the engine asks of float32."""
+    return bool(np.all(values < FLOAT32_EXACT)) and bool(np.all(np.floor(values) == values))
+
+
+def _empty(n: int, dtype: type[np.generic]) -> np.ndarray:
+    """An uninitialised array, in an anonymous memory map of its own when large, not from malloc.
 
     Why: glibc raises its mmap threshold to the size of any mmap-ed block freed below
-    32 MB. The int32 index arrays of a typical 10x sample (~7M entries: 28 MB each),
-    once freed, would push it to 28 MB; the engine's per-sample arrays of that size would
+    32 MB. The int32 arrays of a typical 10x sample (~7M entries: 28 MB each), once
+    freed, would push it to 28 MB; the engine's per-sample arrays of that size would
     then come from the heap, which is not given back to the OS when the engine frees
     them while concatenating: the build's peak grew by ~330 MB on 10 such samples.
     A private map is returned to the OS as soon as its array is dropped.
     """
-    nbytes = nnz * np.dtype(dtype).itemsize
+    nbytes = n * np.dtype(dtype).itemsize
     if nbytes < _MAP_BYTES:
-        return np.empty(nnz, dtype=dtype), np.empty(nnz, dtype=dtype)
-    return tuple(np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype) for _ in range(2))  # type: ignore[return-value]
+        return np.empty(n, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype)
 
 
 def _read_matrix_market_public(source: Source) -> Triplets:  # pragma: no cover - old scipy
@@ -155,7 +303,9 @@ def _read_matrix_market_public(source: Source) -> Triplets:  # pragma: no cover 
         raise _parse_error(e, source) from e
     if not hasattr(matrix, "row"):
         raise FormatError("a dense ('array') Matrix Market file; 10x matrices are 'coordinate'", path=source)
-    return _checked(Triplets(matrix.shape, matrix.row, matrix.col, matrix.data.astype(np.float64)), source)
+    rows, cols = matrix.row, matrix.col
+    check_values(matrix.data, source, lambda k: f"entry {k + 1} (row {rows[k] + 1}, column {cols[k] + 1})")
+    return Triplets(matrix.shape, [rows, cols], [None, None], matrix.data.astype(np.float64))
 
 
 def _check_header(fmt: str, field: str, symmetry: str, source: Source) -> None:
@@ -171,8 +321,11 @@ def _check_header(fmt: str, field: str, symmetry: str, source: Source) -> None:
         )
 
 
-def _parse_error(e: ValueError, source: Source) -> Exception:
+def _parse_error(e: ValueError, source: Source, line_of: Callable[[int], int] | None = None) -> Exception:
+    """A typed error for a parser's message; ``line_of`` maps the parser's line numbers to the file's."""
     message = str(e)
+    if line_of is not None:  # the parser numbers the lines of a chunk, after a synthetic header
+        message = re.sub(r"\bLine (\d+)", lambda m: f"Line {line_of(int(m[1]))}", message)
     if "Invalid" in message and "value" in message:
         return InvalidValueError(f"a value is not a number ({message})", path=source)
     if "Missing banner" in message:
@@ -225,11 +378,14 @@ def to_cells(
         why = f"{shape[0]} x {shape[1]} matches {n_barcodes} barcodes and {n_features} features"
     else:
         raise FormatError(_mismatch(shape, n_barcodes, n_features, barcodes, features), path=source)
-    if layout == "genes_by_cells":
-        cells, feats = triplets.cols, triplets.rows
+    cells = 1 if layout == "genes_by_cells" else 0
+    features_index = triplets.entries(1 - cells)
+    if (counts := triplets.counts[cells]) is not None:  # the cells came in order: their counts are the rows
+        indptr = np.zeros(n_barcodes + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        csr = Csr(indptr, features_index.astype(np.int32, copy=False), triplets.data)
     else:
-        cells, feats = triplets.rows, triplets.cols
-    csr = coo_to_csr(cells, feats, triplets.data, n_barcodes)
+        csr = coo_to_csr(triplets.entries(cells), features_index, triplets.data, n_barcodes)
     return csr, f"{layout.replace('_by_', ' x ')}: {why}"
 
 
