@@ -5,6 +5,8 @@ import subprocess
 import sys
 
 import anndata as ad
+import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -175,3 +177,70 @@ def test_small_memory_budget_builds_out_of_core_with_the_same_outputs(runner, de
     bad = runner.invoke(main, ["build", str(demo_dir), "-o", str(tmp_path / "x"), "--max-memory", "lots"])
     assert bad.exit_code == 2
     assert "not a size" in bad.output
+
+
+def _demo_gtf(path, genes):
+    """A GTF for the demo's genes: gene k has two overlapping exons covering 100 * (k + 1) + 50 bases."""
+    lines = []
+    for k, gene in enumerate(genes):
+        start = 1000 * (k + 1)
+        attrs = f'gene_id "{gene}"; gene_version "3"; transcript_id "T{k}"; gene_name "SYM{k}";'
+        lines.append(f"chr1\ttest\texon\t{start}\t{start + 100 * (k + 1) - 1}\t.\t+\t.\t{attrs}")
+        lines.append(f"chr1\ttest\texon\t{start + 50}\t{start + 100 * (k + 1) + 49}\t.\t+\t.\t{attrs}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_build_with_tpm(runner, demo_dir, tmp_path):
+    from scipy import io as sio
+
+    from gseio.export.template import TPM_FILES
+
+    genes = gseio.read_gse_dir(demo_dir).var_names
+    gtf = _demo_gtf(tmp_path / "genes.gtf", [g for g in genes if not g.startswith("ERCC-")])
+    out = tmp_path / "out"
+    result = runner.invoke(
+        main, ["build", str(demo_dir), "-o", str(out), "--tpm", "--protocol", "Smart-seq2", "--gtf", str(gtf)]
+    )
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} >= set(TPM_FILES)
+    tpm = sio.mmread(out / "expressionMatrix_TPM.mtx").tocsr()
+    raw = sio.mmread(out / "expressionMatrix_rawCounts.mtx").tocsr().toarray()
+    keep = ~genes.str.startswith("ERCC-")
+    lengths = np.array([100 * (k + 1) + 50 for k in range(int(keep.sum()))], dtype=float)
+    rate = raw[:, keep] / lengths
+    np.testing.assert_allclose(tpm.toarray(), rate / rate.sum(axis=1, keepdims=True) * 1e6, rtol=1e-10)
+    annotation = pd.read_csv(out / "geneAnnotation.tsv", sep="\t")
+    assert annotation["geneSymbol"].tolist()[:2] == ["SYM0", "SYM1"]
+    assert annotation["ensemblIDVersion"].tolist()[0] == genes[0] + ".3"
+    h5 = ad.read_h5ad(out / "GSE_demo_RAW.h5ad")
+    assert (abs(h5.layers["tpm"][:, np.flatnonzero(keep)] - tpm) > 1e-9).nnz == 0
+
+
+def test_build_with_tpm_errors(runner, demo_dir, tmp_path):
+    no_protocol = runner.invoke(main, ["build", str(demo_dir), "-o", str(tmp_path / "a"), "--tpm"])
+    assert no_protocol.exit_code == 2
+    assert "--protocol" in no_protocol.output
+    no_lengths = runner.invoke(main, ["build", str(demo_dir), "-o", str(tmp_path / "b"), "--tpm", "--protocol",
+                                      "smart-seq2"])  # fmt: skip
+    assert no_lengths.exit_code == 1
+    assert "length" in no_lengths.output
+    umi = runner.invoke(main, ["build", str(demo_dir), "-o", str(tmp_path / "c"), "--tpm", "--protocol", "10x",
+                               "--max-memory", "100KB"])  # fmt: skip
+    assert umi.exit_code == 0, umi.output
+    assert "out of core" in umi.output
+    assert (tmp_path / "c" / "expressionMatrix_TPM.mtx").is_file()
+
+
+def test_gene_table_command(runner, realdata, tmp_path):
+    out = tmp_path / "genes.tsv"
+    gtf = realdata / "gtf" / "pytximport" / "annotation.gtf"
+    result = runner.invoke(main, ["gene-table", str(gtf), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, sep="\t")
+    assert table.columns.tolist()[:3] == ["Gene_ID", "Gene_name", "Gene_length"]
+    assert table["Gene_ID"].is_unique
+    assert (table["Gene_length"] > 0).all()
+    again = runner.invoke(main, ["gene-table", str(gtf), "-o", str(out)])
+    assert again.exit_code == 1
+    assert "exists already" in again.output

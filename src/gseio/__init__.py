@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from . import pp
+    from . import genes, pp
     from ._registry import detect_format, list_formats
     from .assemble import read, read_gse_dir
     from .demo import make_demo
@@ -47,6 +47,7 @@ _LAZY = {
     "make_demo": ".demo",
     "errors": ".errors",
     "pp": ".pp",
+    "genes": ".genes",
     "inspect_input": ".inspect",
     "read_10x_mtx": ".readers.tenx_mtx",
     "read_10x_h5": ".readers.tenx_h5",
@@ -65,12 +66,13 @@ _LAZY = {
     "read_h5ad_file": ".readers.h5ad",
 }
 
-_MODULES = {"errors", "pp"}  # submodules served as such, not functions from them
+_MODULES = {"errors", "genes", "pp"}  # submodules served as such, not functions from them
 
 __all__ = [
     "__version__",
     "detect_format",
     "errors",
+    "genes",
     "inspect_input",
     "list_formats",
     "make_demo",

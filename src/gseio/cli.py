@@ -198,6 +198,27 @@ def _summary(*, adata: Any, nnz: int, input_dir: Path, outputs: list[Path], seco
     help="Memory budget, e.g. 2GB. When the result may exceed it, the build runs out of core: rows stream "
     "straight into the h5ad. Default: half of this machine's memory.",
 )
+@click.option("--tpm", is_flag=True, help="Also compute TPM and write the template's TPM part (needs --protocol).")
+@click.option(
+    "--protocol",
+    default=None,
+    metavar="NAME",
+    help="Library protocol for --tpm, e.g. smart-seq2 (divides by gene length) or '10x Chromium' (does not).",
+)
+@click.option(
+    "--gtf",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A GTF (or a Gene_ID/Gene_name/Gene_length table): gene lengths for --tpm and symbols/IDs for "
+    "geneAnnotation.tsv.",
+)
+@click.option(
+    "--missing-length",
+    type=click.Choice(["median", "drop", "error"]),
+    default="median",
+    show_default=True,
+    help="--tpm: genes without a known length get the median length (the platform's rule), TPM 0, or an error.",
+)
 @click.option(
     "--resume/--no-resume",
     default=True,
@@ -222,6 +243,10 @@ def build(
     allow_mixed: bool,
     jobs: int | None,
     max_memory: str | None,
+    tpm: bool,
+    protocol: str | None,
+    gtf: Path | None,
+    missing_length: str,
     resume: bool,
     overwrite: bool,
     quiet: bool,
@@ -236,12 +261,12 @@ def build(
     """
     from .assemble import estimate_matrix_bytes, read_gse_dir
     from .errors import GseioError, OutputError
-    from .export.template import RAW_FILES
+    from .export.template import RAW_FILES, TPM_FILES
 
     started = time.perf_counter()
     name = name or _stem(input_dir)
     h5ad_name = name if name.endswith(".h5ad") else f"{name}.h5ad"
-    targets = [outdir / n for n in (*RAW_FILES, h5ad_name)]
+    targets = [outdir / n for n in (*RAW_FILES, *(TPM_FILES if tpm else ()), h5ad_name)]
     try:
         existing = [p.name for p in targets if p.exists()]
         if existing and not overwrite:
@@ -249,6 +274,8 @@ def build(
                 f"outputs exist already ({', '.join(existing)}); pass --overwrite to replace them",
                 path=outdir,
             )
+        if tpm and not protocol:
+            raise click.UsageError("--tpm needs --protocol (e.g. --protocol smart-seq2)")
         budget = _parse_size(max_memory) if max_memory else _default_budget()
         estimate = estimate_matrix_bytes(input_dir, pattern=pattern)
         with _staging(outdir) as staging:
@@ -269,7 +296,17 @@ def build(
                 **_given(reader_options),
             )
             nnz = _nnz(adata)
-            outputs = _write_outputs(adata, staging, outdir, h5ad_name)
+            table = None
+            if gtf is not None:
+                from .genes import gene_table
+
+                table = gene_table(gtf)
+            if tpm:
+                from . import pp
+
+                lengths = None if table is None else table["length"]
+                pp.tpm(adata, protocol=protocol, lengths=lengths, missing_length=missing_length)  # type: ignore[arg-type]
+            outputs = _write_outputs(adata, staging, outdir, h5ad_name, tpm=tpm, gene_table=table)
         if resume:  # complete: the parsed units are not needed any more
             from ._cache import UnitCache
 
@@ -378,14 +415,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _write_outputs(adata: Any, staging: Path, outdir: Path, h5ad_name: str) -> list[Path]:
+def _write_outputs(
+    adata: Any, staging: Path, outdir: Path, h5ad_name: str, *, tpm: bool = False, gene_table: Any = None
+) -> list[Path]:
     """Write the outputs into ``staging`` (the h5ad is there already for a backed build), then move them."""
     import os
 
     from .export.h5ad import write_h5ad
     from .export.template import write_template
 
-    staged = write_template(adata, staging)
+    staged = write_template(adata, staging, tpm=tpm, gene_table=gene_table)
     staged.append(staging / h5ad_name if adata.isbacked else write_h5ad(adata, staging / h5ad_name))
     if adata.isbacked:
         adata.file.close()  # the file moves next
@@ -435,6 +474,36 @@ def demo(path: Path, cells_per_plate: int, seed: int) -> None:
         _fail(e)
     n = sum(1 for p in folder.iterdir() if p.name.endswith(".gz"))
     click.echo(f"demo: wrote {n} per-cell count files to {folder}")
+
+
+@main.command("gene-table")
+@click.argument("gtf", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The TSV to write.")  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
+def gene_table_command(gtf: Path, output: Path, overwrite: bool) -> None:
+    """Write a gene table from a (gzipped) GTF: the platform's Gene_ID, Gene_name, Gene_length columns.
+
+    Lengths are the union of each gene's exons (featureCounts' Length); the table also holds
+    gene_id_version, biotype and chromosome. Use it with 'gseio build --tpm --gtf TABLE'.
+    """
+    from .errors import GseioError, OutputError
+    from .export._atomic import atomic_outputs
+    from .genes import gene_table
+
+    try:
+        if output.exists() and not overwrite:
+            raise OutputError("exists already; pass --overwrite to replace it", path=output)
+        table = gene_table(gtf)
+        frame = table.reset_index().rename(
+            columns={"gene_id": "Gene_ID", "gene_symbol": "Gene_name", "length": "Gene_length"}
+        )
+        frame = frame[["Gene_ID", "Gene_name", "Gene_length", "gene_id_version", "biotype", "chromosome"]]
+        with atomic_outputs([output]) as (tmp,):
+            frame.to_csv(tmp, sep="\t", index=False, lineterminator="\n", na_rep="")
+    except GseioError as e:
+        _fail(e)
+    click.echo(f"gene-table: {len(frame):,} genes from {gtf} -> {output}")
 
 
 @main.command()
