@@ -77,3 +77,29 @@ def test_date_like_symbols_are_reported(tmp_path):
 def test_single_file_reads_keep_labels_as_written(tmp_path):
     _cell(tmp_path, "GSM1_a.txt", {"ENSG00000141510.17": 5})
     assert gseio.read(tmp_path / "GSM1_a.txt").var_names.tolist() == ["ENSG00000141510.17"]
+
+
+def _table(rows):
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=["gene_id", "gene_symbol", "length"]).set_index("gene_id")
+    return frame
+
+
+def test_a_gene_table_joins_symbol_files_with_id_files_and_repairs_dates(tmp_path):
+    table = _table([("ENSG00000141510", "TP53", 2000), ("ENSG00000136997", "MYC", 1500),
+                    ("ENSG00000168385", "SEPTIN2", 3000), ("ENSG00000145416", "MARCH1", 900),
+                    ("ENSG00000186205", "MARC1", 800)])  # fmt: skip
+    _cell(tmp_path, "GSM1_a.txt", {"ENSG00000141510.17": 5, "ENSG00000136997.21": 1})
+    _cell(tmp_path, "GSM2_b.txt", {"TP53": 7, "2-Sep": 4, "1-Mar": 2, "NOVEL1": 3})
+    with pytest.raises(GeneIdentityError):
+        gseio.read_gse_dir(tmp_path)
+    adata = gseio.read_gse_dir(tmp_path, gene_table=table)
+    assert adata.var_names.tolist() == ["ENSG00000141510", "ENSG00000136997", "ENSG00000168385", "1-Mar", "NOVEL1"]
+    assert adata.X.toarray().tolist() == [[5, 1, 0, 0, 0], [7, 0, 4, 2, 3]]
+    symbols = adata.var["gene_symbols"].astype(object).where(adata.var["gene_symbols"].notna(), None)
+    assert symbols.tolist() == ["TP53", None, "SEPTIN2", "1-Mar", "NOVEL1"]
+    report = adata.uns["gseio"]["genes"]
+    assert report["n_symbols_mapped_to_ids"] == 2  # TP53, SEPTIN2 (repaired from 2-Sep)
+    assert report["n_excel_dates_repaired"] == 1  # 1-Mar is MARCH1 or MARC1: left as it is
+    assert report["n_symbols_not_in_gene_table"] == 2

@@ -37,11 +37,27 @@ class Assembler:
     gene_ids
         ``"auto"``: Ensembl IDs join without their version suffix (see :mod:`gseio._genes`);
         ``"exact"``: labels join as written.
+    gene_table
+        A gene table (:func:`gseio.genes.gene_table`): symbol-labelled gene lists are indexed
+        by the table's Ensembl IDs, and date-like symbols repaired where unambiguous.
     """
 
-    def __init__(self, sink: BackedWriter | None = None, *, gene_ids: GeneIds = "auto") -> None:
+    def __init__(
+        self,
+        sink: BackedWriter | None = None,
+        *,
+        gene_ids: GeneIds = "auto",
+        gene_table: pd.DataFrame | None = None,
+    ) -> None:
         self._sink = sink
         self._gene_ids = gene_ids
+        self._to_id = _genes.symbol_to_id(gene_table) if gene_table is not None else None
+        self._symbols = set(self._to_id) if self._to_id is not None else set()
+        self._mapping = {
+            "n_symbols_mapped_to_ids": 0,
+            "n_symbols_not_in_gene_table": 0,
+            "n_excel_dates_repaired": 0,
+        }
         self._kinds: dict[str, tuple[str, int, str]] = {}  # gene list key -> (kind, genes, first unit)
         self._list_index: dict[str, int] = {}  # gene list key -> its number (obs["gene_list"])
         self._versions_stripped: set[int] = set()
@@ -65,17 +81,21 @@ class Assembler:
     def _global_positions(self, block: GeneBlock, unit: str) -> np.ndarray:
         positions = self._maps.get(block.key)
         if positions is None:
+            names, annotations = block.names, dict(block.annotations)
+            kind = _genes.label_kind(names)
+            if self._to_id is not None and self._gene_ids == "auto" and kind == "symbols":
+                names, annotations = self._symbols_to_ids(names, annotations)
+                kind = _genes.label_kind(names)
             if self._gene_ids == "auto":  # a series labelled by ID in some files, by symbol in others
-                self._kinds[block.key] = (_genes.label_kind(block.names), len(block.names), unit)
+                self._kinds[block.key] = (kind, len(names), unit)
                 _genes.check_kinds(self._kinds, where=unit)
-            keys = _genes.join_keys(block.names, self._gene_ids)
+            keys = _genes.join_keys(names, self._gene_ids)
             pos = self._gene_pos
             positions = np.fromiter((pos.setdefault(g, len(pos)) for g in keys), dtype=np.int64, count=len(keys))
             self._maps[block.key] = positions
             self._list_index[block.key] = len(self._list_index)
-            annotations = dict(block.annotations)
-            if keys is not block.names:  # versions were stripped: keep the versioned IDs
-                versioned = np.array([n if n != k else None for n, k in zip(block.names, keys, strict=True)])
+            if keys is not names:  # versions were stripped: keep the versioned IDs
+                versioned = np.array([n if n != k else None for n, k in zip(names, keys, strict=True)])
                 annotations.setdefault("gene_id_version", versioned)
                 self._versions_stripped.update(p for p, v in zip(positions.tolist(), versioned, strict=True) if v)
             for column, values in annotations.items():  # the first known value of a gene wins
@@ -84,6 +104,23 @@ class Assembler:
                     if position not in known and not _missing(value):
                         known[position] = value
         return positions
+
+    def _symbols_to_ids(
+        self, names: np.ndarray, annotations: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Index a symbol-labelled gene list by the gene table's IDs (symbols kept in var)."""
+        assert self._to_id is not None
+        symbols = np.array(names, dtype=object)
+        for i, name in enumerate(symbols):
+            if name not in self._to_id and (repaired := _genes.repair_date(name, self._symbols)) is not None:
+                symbols[i] = repaired
+                self._mapping["n_excel_dates_repaired"] += 1
+        ids = np.array([self._to_id.get(name, name) for name in symbols], dtype=object)
+        mapped = sum(1 for name in symbols if name in self._to_id)
+        self._mapping["n_symbols_mapped_to_ids"] += mapped
+        self._mapping["n_symbols_not_in_gene_table"] += len(symbols) - mapped
+        annotations.setdefault("gene_symbols", symbols)
+        return ids, annotations
 
     def add(self, piece: Piece, **columns: Any) -> None:
         """Append a piece's cells; ``columns`` are obs values shared by all its cells."""
@@ -157,7 +194,7 @@ class Assembler:
     def gene_report(self) -> dict[str, Any]:
         """The gene identity report of the genes added so far (for the provenance)."""
         names = np.array(list(self._gene_pos), dtype=object)
-        return _genes.report(names, n_duplicate_rows=self.n_duplicate_genes,
+        return _genes.report(names, n_duplicate_rows=self.n_duplicate_genes, mapping=self._mapping,
                              n_versions_stripped=len(self._versions_stripped), policy=self._gene_ids)  # fmt: skip
 
     def finish(self, *, gene_order: GeneOrder = "first_seen", dtype: DType = "auto") -> AnnData:

@@ -9,8 +9,12 @@
   of each kind, rather than silently doubling every gene.
 - ERCC spike-ins are flagged in ``var["spike_in"]`` and kept in the raw counts.
 - Symbols that spreadsheet software turned into dates (``1-Mar``, ``2-Sep``) are
-  detected and reported; they cannot be repaired without knowing which gene was meant
-  (``1-Mar`` is MARCH1 or MARC1).
+  detected and reported. With a gene table, a date is repaired when exactly one of the
+  symbols it can stand for is in the table (``2-Sep`` -> SEPTIN2); ``1-Mar`` stays as it
+  is when the table has both MARCH1 and MARC1.
+- With a gene table, symbol-labelled files are indexed by the Ensembl ID the table gives
+  each (unique) symbol, so they join files labelled by ID; the symbol goes to
+  ``var["gene_symbols"]``; symbols the table does not know stay as they are.
 """
 
 from __future__ import annotations
@@ -73,6 +77,29 @@ def check_kinds(kinds: dict[str, tuple[str, int, str]], *, where: object) -> Non
         )
 
 
+def symbol_to_id(table: Any) -> dict[str, str]:
+    """Each symbol that names exactly one gene of a gene table (index: gene ID) -> that ID."""
+    symbols = table["gene_symbol"].dropna().astype(str)
+    unique = symbols[~symbols.duplicated(keep=False)]
+    return dict(zip(unique.to_numpy(), unique.index.astype(str), strict=True))
+
+
+#: What a spreadsheet's date can stand for: month -> symbol families (HGNC's old and new names).
+_DATE_FAMILIES = {"mar": ("MARCH", "MARCHF", "MARC"), "sep": ("SEPT", "SEPTIN"), "sept": ("SEPT", "SEPTIN"),
+                  "dec": ("DEC",), "apr": ("APR",), "oct": ("OCT",), "nov": ("NOV",)}  # fmt: skip
+
+
+def repair_date(name: str, symbols: set[str]) -> str | None:
+    """The symbol a date-like label stands for, when exactly one candidate is in ``symbols``."""
+    if _EXCEL_DATE.match(name) is None:
+        return None
+    first, second = name.split("-")
+    day, month = (first, second) if first.isdigit() else (second, first)
+    families = _DATE_FAMILIES.get(month.lower(), (month.upper(),))
+    found = {f"{family}{int(day)}" for family in families} & symbols
+    return found.pop() if len(found) == 1 else None
+
+
 def spike_in(names: np.ndarray) -> np.ndarray:
     """Which labels are ERCC spike-ins (``ERCC-00002``)."""
     return np.array([bool(_SPIKE_IN.match(n)) for n in names], dtype=bool)
@@ -84,11 +111,13 @@ def excel_dates(names: np.ndarray) -> list[str]:
 
 
 def report(
-    names: np.ndarray, *, n_duplicate_rows: int, n_versions_stripped: int, policy: GeneIds
-) -> dict[str, Any]:
+    names: np.ndarray, *, n_duplicate_rows: int, n_versions_stripped: int, policy: GeneIds,
+    mapping: dict[str, int] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The per-build gene report stored in ``uns["gseio"]["genes"]`` (h5ad-writable types only)."""
     dates = excel_dates(names)
     return {
+        **{key: int(value) for key, value in (mapping or {}).items()},
         "policy": policy,
         "n_genes": len(names),
         "n_ensembl_versions_stripped": int(n_versions_stripped),

@@ -98,6 +98,7 @@ def assemble_units(
     backed: Path | None = None,
     cache_dir: Path | None = None,
     gene_ids: GeneIds = "auto",
+    gene_table: Any = None,
 ) -> AnnData:
     """Read ``units`` (in parallel, in order) and assemble them; the engine behind every reader.
 
@@ -126,6 +127,7 @@ def assemble_units(
             input_path=input_path, options=options, gene_order=gene_order, dtype=dtype,
             on_error=on_error, progress=progress, n_jobs=n_jobs, allow_mixed=allow_mixed, ignored=ignored,
             user_options=user_options, skipped=skipped, started=started, gene_ids=gene_ids,
+            gene_table=gene_table,
         )  # fmt: skip
     except BaseException:
         if sink is not None:
@@ -152,10 +154,11 @@ def _assemble(
     skipped: list[tuple[str, str]],
     started: float,
     gene_ids: GeneIds,
+    gene_table: Any,
 ) -> AnnData:
     from tqdm.auto import tqdm
 
-    assembler = Assembler(sink, gene_ids=gene_ids)
+    assembler = Assembler(sink, gene_ids=gene_ids, gene_table=gene_table)
 
     from_cache: list[str] = []
 
@@ -331,6 +334,7 @@ def read_gse_dir(
     duplicate_genes: DuplicateGenes = "sum",
     gene_order: GeneOrder = "first_seen",
     gene_ids: GeneIds = "auto",
+    gene_table: Any = None,
     dtype: DType = "auto",
     allow_mixed: bool = False,
     backed: str | os.PathLike[str] | None = None,
@@ -372,6 +376,11 @@ def read_gse_dir(
         versioned ID is kept in ``var["gene_id_version"]``), and a series labelled by ID
         in some files and by symbol in others is refused
         (:class:`~gseio._genes.GeneIdentityError`); ``"exact"``: labels join as written.
+    gene_table
+        A gene table (:func:`gseio.genes.gene_table`): files labelled by symbol are indexed by
+        the table's Ensembl ID for each unique symbol (so they join files labelled by ID;
+        the symbol goes to ``var["gene_symbols"]``), and date-like symbols (``2-Sep``) are
+        repaired where the table leaves one candidate. Counts in ``uns["gseio"]["genes"]``.
     dtype
         ``X``'s dtype: ``"auto"`` (default) gives float32 when every value is an
         integer below 2**24 (exact) and float64 otherwise; or force one.
@@ -450,6 +459,7 @@ def read_gse_dir(
         backed=None if backed is None else Path(backed),
         cache_dir=None if cache_dir is None else Path(cache_dir),
         gene_ids=gene_ids,
+        gene_table=gene_table,
     )
 
 

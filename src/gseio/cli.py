@@ -278,6 +278,11 @@ def build(
             raise click.UsageError("--tpm needs --protocol (e.g. --protocol smart-seq2)")
         budget = _parse_size(max_memory) if max_memory else _default_budget()
         estimate = estimate_matrix_bytes(input_dir, pattern=pattern)
+        table = None
+        if gtf is not None:
+            from .genes import gene_table
+
+            table = gene_table(gtf)
         with _staging(outdir) as staging:
             backed = staging / h5ad_name if estimate > budget else None
             adata = read_gse_dir(
@@ -288,6 +293,7 @@ def build(
                 duplicate_genes=duplicate_genes,  # type: ignore[arg-type]
                 gene_order=gene_order,  # type: ignore[arg-type]
                 gene_ids=gene_ids,  # type: ignore[arg-type]
+                gene_table=table,
                 allow_mixed=allow_mixed,
                 backed=backed,
                 cache_dir=outdir / CACHE_FOLDER if resume else None,
@@ -296,11 +302,6 @@ def build(
                 **_given(reader_options),
             )
             nnz = _nnz(adata)
-            table = None
-            if gtf is not None:
-                from .genes import gene_table
-
-                table = gene_table(gtf)
             if tpm:
                 from . import pp
 
