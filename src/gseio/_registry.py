@@ -153,10 +153,11 @@ def detect_format(path: str | os.PathLike[str] | Source, *, head: bytes | None =
         raise EmptyFileError("the file is empty", path=source)
     scores = sniff_scores(source, head)
     if not scores:
-        known = "; ".join(f"{s.name} ({s.description})" for s in all_formats() if s.kind != "qc")
+        known = ", ".join(s.name for s in all_formats() if s.kind != "qc")
         raise UnknownFormatError(
-            f"no reader recognises this file's content; known formats: {known}. Select the count files with "
-            "pattern=, or skip unreadable files with on_error='skip'",
+            f"no reader recognises this file's content (known formats: {known}; 'gseio formats' describes "
+            "them). Select the count files with pattern=, force one with format=, or skip unreadable files "
+            "with on_error='skip'",
             path=source,
         )
     best = max(scores.values())
