@@ -5,10 +5,14 @@ The public API is imported lazily, so ``import gseio`` and ``gseio --help`` stay
 
 from __future__ import annotations
 
+import logging
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+
+# a library logs, the application decides where it goes (no stray messages on stderr by default)
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from . import genes, pp
