@@ -10,17 +10,24 @@ Heavy libraries are imported inside the commands so that ``--help`` answers at o
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, get_args
 
 import click
 
+from ._cli_support import (
+    build_summary,
+    default_budget,
+    manifest_table,
+    output_stem,
+    parse_size,
+    staging_folder,
+    stored_values,
+    write_outputs,
+)
 from ._options import DuplicateGenes, GeneIds, GeneOrder, OnError
 from ._version import __version__
 
@@ -104,53 +111,6 @@ def main() -> None:
 
         gseio demo demo_input && gseio build demo_input -o demo_output
     """
-
-
-def _nnz(adata: Any) -> int:
-    if not adata.isbacked:
-        return int(adata.X.nnz)
-    import h5py
-
-    with h5py.File(adata.filename, "r") as f:
-        return int(f["X/indptr"][-1])
-
-
-def _summary(*, adata: Any, nnz: int, input_dir: Path, outputs: list[Path], seconds: float, mode: str) -> str:
-    prov = adata.uns["gseio"]
-    reused = int(prov.get("units_from_cache", 0))
-    density = nnz / max(1, adata.n_obs * adata.n_vars)
-    skipped = list(zip(prov["skipped_files"], prov["skipped_reasons"], strict=True))
-    lines = [
-        f"gseio build: {input_dir} -> {outputs[0].parent}",
-        f"  cells       {adata.n_obs:,}",
-        f"  genes       {adata.n_vars:,}",
-        f"  non-zeros   {nnz:,} ({density:.1%} of the matrix)",
-        f"  files read  {len(prov['files']):,} (skipped {len(skipped)}, ignored {len(prov['ignored_files'])}"
-        + (f", {reused:,} reused from an interrupted build)" if reused else ")"),
-        f"  time        {seconds:.1f} s, {mode}",
-        "  outputs     " + ", ".join(p.name for p in outputs),
-    ]
-    genes = prov.get("genes", {})
-    flags = [f"{genes[key]:,} {label}" for key, label in (
-        ("n_ensembl_versions_stripped", "Ensembl versions stripped"), ("n_spike_ins", "spike-ins flagged"),
-        ("n_excel_dates", "date-like symbols (spreadsheet damage?)")) if genes.get(key)]  # fmt: skip
-    if flags:
-        lines.append("  gene ids    " + ", ".join(flags))
-    if prov["n_duplicate_gene_rows"]:
-        lines.append(
-            f"  note        {prov['n_duplicate_gene_rows']} rows repeated a gene name in their file "
-            f"(policy: {prov['options']['duplicate_genes']})"
-        )
-    for rel, why in skipped[:10]:
-        lines.append(f"  skipped     {rel}: {why}")
-    if len(skipped) > 10:
-        lines.append(f"  skipped     ... and {len(skipped) - 10} more (see uns['gseio'] in the h5ad)")
-    ignored = list(zip(prov["ignored_files"], prov["ignored_reasons"], strict=True))
-    for rel, why in ignored[:5]:
-        lines.append(f"  ignored     {rel}: {why}")
-    if len(ignored) > 5:
-        lines.append(f"  ignored     ... and {len(ignored) - 5} more")
-    return "\n".join(lines)
 
 
 @main.command()
@@ -264,7 +224,7 @@ def build(
     from .export.template import RAW_FILES, TPM_FILES
 
     started = time.perf_counter()
-    name = name or _stem(input_dir)
+    name = name or output_stem(input_dir)
     h5ad_name = name if name.endswith(".h5ad") else f"{name}.h5ad"
     targets = [outdir / n for n in (*RAW_FILES, *(TPM_FILES if tpm else ()), h5ad_name)]
     try:
@@ -276,14 +236,14 @@ def build(
             )
         if tpm and not protocol:
             raise click.UsageError("--tpm needs --protocol (e.g. --protocol smart-seq2)")
-        budget = _parse_size(max_memory) if max_memory else _default_budget()
+        budget = parse_size(max_memory) if max_memory else default_budget()
         estimate = estimate_matrix_bytes(input_dir, pattern=pattern)
         table = None
         if gtf is not None:
             from .genes import gene_table
 
             table = gene_table(gtf)
-        with _staging(outdir) as staging:
+        with staging_folder(outdir) as staging:
             backed = staging / h5ad_name if estimate > budget else None
             adata = read_gse_dir(
                 input_dir,
@@ -301,13 +261,13 @@ def build(
                 progress=not quiet and sys.stderr.isatty(),
                 **_given(reader_options),
             )
-            nnz = _nnz(adata)
+            nnz = stored_values(adata)
             if tpm:
                 from . import pp
 
                 lengths = None if table is None else table["length"]
                 pp.tpm(adata, protocol=protocol, lengths=lengths, missing_length=missing_length)  # type: ignore[arg-type]
-            outputs = _write_outputs(adata, staging, outdir, h5ad_name, tpm=tpm, gene_table=table)
+            outputs = write_outputs(adata, staging, outdir, h5ad_name, tpm=tpm, gene_table=table)
         if resume:  # complete: the parsed units are not needed any more
             from ._cache import UnitCache
 
@@ -318,7 +278,7 @@ def build(
             if backed is not None else "in memory")  # fmt: skip
     if not quiet:
         click.echo(
-            _summary(
+            build_summary(
                 adata=adata,
                 nnz=nnz,
                 input_dir=input_dir,
@@ -327,14 +287,6 @@ def build(
                 mode=mode,
             )
         )
-
-
-def _stem(path: Path) -> str:
-    name = path.resolve().name
-    for suffix in (".tar",):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 @main.command()
@@ -366,96 +318,7 @@ def inspect(input_dir: Path, as_json: bool, pattern: str | None, format_: str | 
     if as_json:
         click.echo(json.dumps(manifest, indent=2, default=str))
         return
-    click.echo(_manifest_table(manifest))
-
-
-def _manifest_table(manifest: dict[str, Any]) -> str:
-    rows = [("unit", "format", "sample", "cells", "genes", "non-zeros", "notes")]
-    for u in manifest["units"]:
-        notes = u.get("error") or "; ".join(f"{k}: {v}" for k, v in u.get("notes", {}).items())
-        counts = [f"{u[key]:,}" if key in u else "?" for key in ("cells", "genes", "nnz")]
-        rows.append((u["unit"], u["format"], u["sample"], *counts, notes))
-    widths = [min(48, max(len(str(r[i])) for r in rows)) for i in range(6)]
-    lines = [f"{manifest['input']}: {len(manifest['units'])} units"]
-    for row in rows:
-        lines.append("  ".join(str(v)[:48].ljust(w) for v, w in zip(row[:6], widths, strict=True)) + "  " + row[6])
-    for entry in manifest["ignored"]:
-        lines.append(f"ignored       {entry['file']}: {entry['reason']}")
-    for entry in manifest["unrecognised"]:
-        lines.append(f"unrecognised  {entry['file']}: {entry['reason']}")
-    return "\n".join(lines)
-
-
-@contextlib.contextmanager
-def _staging(outdir: Path) -> Iterator[Path]:
-    """A hidden folder inside ``outdir`` for outputs being written; always removed afterwards."""
-    import os
-
-    outdir.mkdir(parents=True, exist_ok=True)
-    for stale in outdir.glob(".gseio-staging-*"):  # left by a build that was killed
-        pid = stale.name.split("-")[2]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    staging = outdir / f".gseio-staging-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    staging.mkdir()
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
-def _write_outputs(
-    adata: Any, staging: Path, outdir: Path, h5ad_name: str, *, tpm: bool = False, gene_table: Any = None
-) -> list[Path]:
-    """Write the outputs into ``staging`` (the h5ad is there already for a backed build), then move them."""
-    import os
-
-    from .export.h5ad import write_h5ad
-    from .export.template import write_template
-
-    staged = write_template(adata, staging, tpm=tpm, gene_table=gene_table)
-    staged.append(staging / h5ad_name if adata.isbacked else write_h5ad(adata, staging / h5ad_name))
-    if adata.isbacked:
-        adata.file.close()  # the file moves next
-    finals = [outdir / p.name for p in staged]
-    for src, dst in zip(staged, finals, strict=True):
-        os.replace(src, dst)
-    return finals
-
-
-_UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9, "T": 1e12, "TB": 1e12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
-
-
-def _parse_size(text: str) -> int:
-    """``"2GB"``, ``"512 MiB"``, ``"1e9"`` -> bytes."""
-    import re
-
-    match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([A-Za-z]*)\s*", text)
-    if match is None or match.group(2).upper() not in _UNITS:
-        raise click.BadParameter(f"{text!r} is not a size such as 2GB or 512MiB", param_hint="--max-memory")
-    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
-
-
-def _default_budget() -> int:
-    import os
-
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 4 * 10**9
+    click.echo(manifest_table(manifest))
 
 
 @main.command()
