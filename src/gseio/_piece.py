@@ -9,6 +9,7 @@ the global gene index through an integer array, once per distinct gene list
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,3 +118,21 @@ def exact_in_float32(data: np.ndarray) -> bool:
         if not (np.all(np.abs(part) < FLOAT32_EXACT) and np.all(np.floor(part) == part)):
             return False
     return True
+
+
+def check_counts(values: np.ndarray, path: object, where: Callable[[int], str]) -> None:
+    """Raise :class:`~gseio.errors.InvalidValueError` at the first negative, NaN or infinite count.
+
+    ``where(k)`` says where value ``k`` sits in the file (row and gene, entry and column),
+    for the message.
+    """
+    from .errors import InvalidValueError
+
+    bad = ~np.isfinite(values)
+    bad |= values < 0
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise InvalidValueError(
+            f"{where(k)}: count {values[k]:g} is negative, NaN or infinite; raw counts must be finite and >= 0",
+            path=path,
+        )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _open
-from .._piece import FLOAT32_EXACT
+from .._piece import FLOAT32_EXACT, check_counts
 from ..errors import CorruptFileError, FormatError, InvalidValueError
 
 if TYPE_CHECKING:
@@ -67,18 +67,8 @@ def coo_to_csr(cells: np.ndarray, features: np.ndarray, data: np.ndarray, n_cell
 
 
 def check_values(data: np.ndarray, source: Source, where: Callable[[int], str]) -> None:
-    """Raise :class:`InvalidValueError` for a negative, NaN or infinite count.
-
-    ``where(k)`` describes entry ``k`` for the message.
-    """
-    bad = ~np.isfinite(data)
-    bad |= data < 0
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise InvalidValueError(
-            f"{where(k)}: count {data[k]:g} is negative, NaN or infinite; raw counts must be finite and >= 0",
-            path=source,
-        )
+    """Raise :class:`InvalidValueError` for a negative, NaN or infinite count (``where(k)`` names entry k)."""
+    check_counts(data, source, where)
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._piece import GeneBlock, Piece
+from .._piece import GeneBlock, Piece, check_counts
 from ..errors import FormatError, InvalidValueError
 
 __all__ = ["Layout", "Table", "build_piece", "find_layout", "is_number", "parse_table", "plan_columns"]
@@ -299,14 +299,7 @@ def parse_table(layout: Layout, plan: ColumnPlan, path: object) -> Table:
                 path=path,
             )
         array = column.to_numpy()
-        bad = ~np.isfinite(array) | (array < 0)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise InvalidValueError(
-                f"data row {i + 1} ({labels[i]!r}), column {plan.header[j]!r}: {array[i]:g} is negative or "
-                "infinite; counts must be finite and >= 0",
-                path=path,
-            )
+        check_counts(array, path, lambda i, j=j: f"data row {i + 1} ({labels[i]!r}), column {plan.header[j]!r}")
         values.append(array)
         del column
     annotations = {}

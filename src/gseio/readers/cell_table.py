@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import _open
 from .._options import DType, DuplicateGenes
-from .._piece import GeneBlock, Piece
+from .._piece import GeneBlock, Piece, check_counts
 from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
@@ -256,14 +256,9 @@ def _parse(layout: _Layout, path: Source) -> tuple[pa.Array, np.ndarray]:
             path=path,
         )
     values = count_col.to_numpy()
-    bad = ~np.isfinite(values) | (values < 0)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InvalidValueError(
-            f"data row {i + 1 + layout.header_lines} (gene {_text(genes[i].as_py())!r}): count {values[i]:g} "
-            "is negative or infinite; raw counts must be finite and >= 0",
-            path=path,
-        )
+    check_counts(
+        values, path, lambda i: f"data row {i + 1 + layout.header_lines} (gene {_text(genes[i].as_py())!r})"
+    )
     return genes, values
 
 
