@@ -200,3 +200,49 @@ def test_whole_build_with_tiny_chunks(tmp_path):
     assert adata.shape == (50, 40)
     expected = sparse.vstack([matrix.T.tocsr()] * 2).tocsr()
     assert (expected != adata.X).nnz == 0
+
+
+@pytest.mark.parametrize(
+    ("layout", "fast"),
+    [
+        ("{r} {c} {v}", True),  # what Cell Ranger, STARsolo and scipy write: the fast path
+        ("{r}\t{c}\t{v}", False),
+        ("  {r}   {c} {v}", False),
+        ("{r} {c} {v}  ", False),
+        ("{r} {c} {v}.0", False),  # an integer field written as reals: the general parser decides
+    ],
+)
+def test_any_layout_of_whitespace_reads_like_mmread(tmp_path, monkeypatch, layout, fast):
+    from gseio.readers import _mtx_arrow
+
+    calls: list[bool] = []
+    parse = _mtx_arrow.parse
+    monkeypatch.setattr(_mtx_arrow, "parse", lambda *a, **k: calls.append(ok := parse(*a, **k)) or ok)
+    matrix = _matrix("shuffled", seed=3)
+    entries = zip(matrix.row, matrix.col, matrix.data, strict=True)
+    lines = "".join(layout.format(r=r + 1, c=c + 1, v=int(v)) + "\n" for r, c, v in entries)
+    path = _write(tmp_path / "matrix.mtx", f"{BANNER}40 25 {matrix.nnz}\n{lines}")
+    assert (_read(path).tocsr() != matrix.tocsr()).nnz == 0
+    assert calls
+    assert all((c is not None) == fast for c in calls)
+
+
+def test_fast_path_declines_what_it_cannot_check():
+    from gseio.readers import _mtx_arrow
+
+    shape = (3, 4)
+    got = _mtx_arrow.parse(b"1 2 5\n3 4 7\n", field="integer", shape=shape)
+    assert got is not None
+    np.testing.assert_array_equal(got[0], [1, 3])
+    np.testing.assert_array_equal(got[2], [5, 7])
+    outside = [b"0 2 5\n", b"4 2 5\n", b"1 5 5\n"]
+    declined = [*outside, b"1 2\n", b"1 2 x\n", b"1  2 5\n", b"1 2 \n", b"1 2 9999999999\n"]
+    for text in declined:
+        assert _mtx_arrow.parse(text, field="integer", shape=shape) is None, text
+    pattern = _mtx_arrow.parse(b"1 2\n3 4\n", field="pattern", shape=shape)
+    assert pattern is not None
+    assert pattern[2] is None
+    real = _mtx_arrow.parse(b"1 2 2.5\n3 4 nan\n", field="real", shape=shape)
+    assert real is not None
+    assert real[2][0] == 2.5
+    assert np.isnan(real[2][1])

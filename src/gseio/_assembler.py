@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from . import _genes
+from . import _genes, _memory
 from ._options import DType, GeneIds, GeneOrder
 from ._piece import GeneBlock, Piece
 from .errors import GseioWarning
@@ -63,9 +63,11 @@ class Assembler:
         self._versions_stripped: set[int] = set()
         self._gene_pos: dict[str, int] = {}
         self._maps: dict[str, np.ndarray] = {}
+        self._identity: dict[str, bool] = {}
         self._indptr: list[np.ndarray] = [np.zeros(1, dtype=np.int64)]
-        self._indices: list[np.ndarray] = []
-        self._data: list[np.ndarray] = []
+        # the pieces' arrays are copied in as they arrive (while the workers parse the next ones)
+        self._indices = _memory.Arena(np.int32)
+        self._data: _memory.Arena | None = None
         self._nnz = 0
         self._cells: list[str] = []
         self._const: dict[str, list[tuple[int, Any]]] = {}
@@ -92,7 +94,11 @@ class Assembler:
             keys = _genes.join_keys(names, self._gene_ids)
             pos = self._gene_pos
             positions = np.fromiter((pos.setdefault(g, len(pos)) for g in keys), dtype=np.int64, count=len(keys))
+            if len(pos) < 2**31:  # gathers through an int32 map give int32 indices in one pass
+                positions = positions.astype(np.int32)
             self._maps[block.key] = positions
+            # the usual case, one gene list for the series: its positions are its own indices
+            self._identity[block.key] = bool(np.array_equal(positions, np.arange(positions.size)))
             self._list_index[block.key] = len(self._list_index)
             if keys is not names:  # versions were stripped: keep the versioned IDs
                 versioned = np.array([n if n != k else None for n, k in zip(names, keys, strict=True)])
@@ -127,7 +133,10 @@ class Assembler:
         start = self.n_cells
         positions = self._global_positions(piece.genes, str(columns.get("source_file", piece.source)))
         columns = {**columns, "gene_list": self._list_index[piece.genes.key]}
-        indices = positions[piece.indices].astype(np.int32, copy=False)
+        if self._identity[piece.genes.key] and piece.indices.dtype == np.int32:
+            indices = piece.indices
+        else:
+            indices = positions[piece.indices].astype(np.int32, copy=False)
         if self._sink is not None:
             # rows go to disk now, so they must be final: genes sorted, repeated genes summed
             rows = sparse.csr_matrix(
@@ -137,6 +146,11 @@ class Assembler:
             self._sink.append(rows.indptr.astype(np.int64), rows.indices, rows.data)
         else:
             self._indices.append(indices)
+            del indices
+            if self._data is None:
+                self._data = _memory.Arena(np.float32 if piece.data.dtype == np.float32 else np.float64)
+            elif piece.data.dtype != np.float32:
+                self._data.widen(np.float64)  # once: float32 would no longer hold every value exactly
             self._data.append(piece.data)
             self._indptr.append(piece.indptr[1:] + self._nnz)
         self._nnz += piece.nnz
@@ -203,9 +217,9 @@ class Assembler:
 
         names, order, rank = self._gene_order(gene_order)
         indptr = np.concatenate(self._indptr)
-        exact = all(d.dtype == np.float32 for d in self._data)
-        data = _drain(self._data, np.float32 if exact else np.float64)
-        indices = _drain(self._indices, np.int32)
+        exact = self._data is None or self._data.dtype == np.float32
+        data = self._data.take() if self._data is not None else np.empty(0, np.float32)
+        indices = self._indices.take()
         if rank is not None:
             indices = rank[indices].astype(np.int32)
         if indptr[-1] <= np.iinfo(np.int32).max:
@@ -244,18 +258,6 @@ def _var_column(known: dict[int, Any], n: int, order: np.ndarray | None) -> Any:
     if all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in known.values()):
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     return pd.Categorical([None if v is None else str(v) for v in values])
-
-
-def _drain(parts: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
-    """Concatenate ``parts`` into one new array, releasing each part once copied (halves the peak)."""
-    out = np.empty(sum(p.size for p in parts), dtype=dtype)
-    offset = 0
-    parts.reverse()
-    while parts:
-        part = parts.pop()
-        out[offset : offset + part.size] = part
-        offset += part.size
-    return out
 
 
 def _choose_dtype(exact: bool, dtype: DType) -> type[np.floating]:

@@ -188,7 +188,10 @@ def _assemble(
         for piece in result:
             values.add(piece.values)
             assembler.add(piece, sample=unit.sample, source_file=unit.name)
-        result = piece = None  # the assembler holds what it needs; the piece's own arrays can go
+        # the assembler copied what it needs: empty the list (the progress bar and zip still hold
+        # it until the next unit is ready) so that the piece's arrays are freed now
+        result.clear()
+        piece = None
     # the progress bar's zip holds the last (unit, result) pair: let it go before the final copy
     del bar, results
     _check_mixing(read_units, values, allow_mixed=allow_mixed, where=input_path)

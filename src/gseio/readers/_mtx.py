@@ -1,9 +1,12 @@
 """Matrix Market matrices for the 10x family: parse fast, check strictly, orient, build CSR.
 
-Bodies are parsed by fast_matrix_market (bundled with scipy >= 1.12), a multi-threaded
-C++ parser, a few MB of decompressed text at a time (:data:`_CHUNK_BYTES`): the text of
-a matrix (often 100 MB per sample) is never held whole, and the parser's float64
-temporaries stay small. Each chunk is checked and copied into arrays sized once from the
+A body is parsed a few MB of decompressed text at a time (:data:`_CHUNK_BYTES`): the
+text of a matrix (often 100 MB per sample) is never held whole. Each chunk goes first to
+Arrow's CSV reader (:mod:`._mtx_arrow`), which parses the plain ``row col value`` lines
+every tool writes without holding the GIL, so the samples of a series are parsed on all
+cores at once. A chunk it declines (other whitespace, a bad value or index) goes to
+fast_matrix_market (bundled with scipy >= 1.12), which reads every valid file and names
+the line of any error. Each chunk is checked and copied into arrays sized once from the
 size line: float32 values while every value is an integer float32 holds exactly (what the
 engine would convert them to anyway), and an axis whose indices come in order (the cells
 of a Cell Ranger matrix) as counts per index instead of an index per entry. The CSR row
@@ -13,16 +16,16 @@ pointers of such an axis are those counts summed, without a sort.
 from __future__ import annotations
 
 import io
-import mmap
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import _open
+from .. import _memory, _open
 from .._piece import FLOAT32_EXACT, check_counts
 from ..errors import CorruptFileError, FormatError, InvalidValueError
+from . import _mtx_arrow
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -97,9 +100,6 @@ class Triplets:
 #: values it parses are float64 until checked); much smaller costs time per call.
 _CHUNK_BYTES = 4 << 20
 
-#: Arrays at least this large get their own memory map (see :func:`_empty`).
-_MAP_BYTES = 1 << 20
-
 
 def read_matrix_market(source: Source) -> Triplets:
     """Parse a (compressed) Matrix Market coordinate file, streaming it through the parser.
@@ -136,6 +136,8 @@ def read_matrix_market(source: Source) -> Triplets:
                 body.add((pending, b"\n"), line)
         except (OSError, EOFError) as e:
             raise CorruptFileError(f"is corrupt or truncated: {e}", path=source) from e
+        finally:
+            _mtx_arrow.release()
     return body.finish()
 
 
@@ -180,16 +182,25 @@ class _Body:
         self.counts: list[np.ndarray | None] = [
             np.zeros(n, dtype=np.int64) if 2 * n <= self.nnz else None for n in self.shape
         ]
-        self.index = [None if c is not None else _empty(self.nnz, self.dtype) for c in self.counts]
+        self.index = [None if c is not None else _memory.empty(self.nnz, self.dtype) for c in self.counts]
         self.last = [0, 0]
-        self.data = _empty(self.nnz, np.float32)
+        self.data = _memory.empty(self.nnz, np.float32)
 
     def add(self, parts: tuple[bytes | memoryview, ...], line: int) -> int:
         """Parse the lines of ``parts`` (text after file line ``line``); returns how many lines they hold."""
         n_lines = sum(
             p.obj.count(b"\n", 0, len(p)) if isinstance(p, memoryview) else p.count(b"\n") for p in parts
         )
-        if self.done + n_lines <= self.nnz and self._parse(parts, n_lines, lambda n: line + n - 2):
+        text = b"".join(parts)
+        fast = _mtx_arrow.parse(text, field=self.field, shape=self.shape)
+        if fast is not None and self.done + fast[0].size <= self.nnz:
+            rows, cols, values = fast
+            where = self._place(rows.size)
+            np.subtract(rows, 1, out=where[0])
+            np.subtract(cols, 1, out=where[1])
+            self._commit(where, np.ones(rows.size) if values is None else values)
+            return n_lines
+        if self.done + n_lines <= self.nnz and self._parse((text,), n_lines, lambda n: line + n - 2):
             return n_lines
         # blank lines, which the parser skips: drop them to know the count of entries
         lines = b"".join(parts).split(b"\n")
@@ -212,10 +223,7 @@ class _Body:
         synthetic = b"%%%%MatrixMarket matrix coordinate %s general\n%d %d %d\n" % (
             self.field.encode(), *self.shape, count)  # fmt: skip
         cursor = _parse(b"".join((synthetic, *parts)), self.source, line_of)
-        lo, hi = self.done, self.done + count
-        where = [
-            self.index[a][lo:hi] if self.index[a] is not None else np.empty(count, self.dtype) for a in (0, 1)
-        ]
+        where = self._place(count)
         values = np.empty(count, dtype=np.float64)
         try:
             _fmm_core.read_body_coo(cursor, where[0], where[1], values)
@@ -223,12 +231,26 @@ class _Body:
             if "Truncated file" in str(e):
                 return False
             raise _parse_error(e, self.source, line_of) from e
+        self._commit(where, values)
+        return True
+
+    def _place(self, count: int) -> list[np.ndarray]:
+        """Where the next ``count`` entries' 0-based indices go, per axis."""
+        lo, hi = self.done, self.done + count
+        return [self.index[a][lo:hi] if self.index[a] is not None else np.empty(count, self.dtype) for a in (0, 1)]
+
+    def _commit(self, where: list[np.ndarray], values: np.ndarray) -> None:
+        """Check the values of entries whose indices are in ``where`` (see :meth:`_place`), and keep them."""
+        lo, hi = self.done, self.done + values.size
         rows, cols = where
-        check_values(
-            values, self.source, lambda k: f"entry {lo + k + 1} (row {rows[k] + 1}, column {cols[k] + 1})"
-        )
+        if values.size == 0:
+            return
+        if values.dtype.kind == "f" or values.min() < 0:
+            check_values(
+                values, self.source, lambda k: f"entry {lo + k + 1} (row {rows[k] + 1}, column {cols[k] + 1})"
+            )
         if self.data.dtype == np.float32 and not _exact_in_float32(values):
-            widened = _empty(self.nnz, np.float64)  # once: float32 would no longer be exact
+            widened = _memory.empty(self.nnz, np.float64)  # once: float32 would no longer be exact
             widened[:lo] = self.data[:lo]
             self.data = widened
         self.data[lo:hi] = values
@@ -236,7 +258,6 @@ class _Body:
             if self.counts[axis] is not None:
                 self._count(axis, where[axis])
         self.done = hi
-        return True
 
     def _count(self, axis: int, chunk: np.ndarray) -> None:
         """Add a chunk's indices to the counts of ``axis``, or give the axis an index per entry."""
@@ -247,7 +268,7 @@ class _Body:
             counts[first : last + 1] += np.diff(bounds)
             self.last[axis] = last
             return
-        index = _empty(self.nnz, self.dtype)  # out of order: counts can no longer say where entries lie
+        index = _memory.empty(self.nnz, self.dtype)  # out of order: counts can no longer say where entries lie
         index[: self.done] = np.repeat(np.arange(counts.size, dtype=self.dtype), counts)
         index[self.done : self.done + chunk.size] = chunk
         self.index[axis], self.counts[axis] = index, None
@@ -265,23 +286,9 @@ class _Body:
 
 def _exact_in_float32(values: np.ndarray) -> bool:
     """Whether every (finite, non-negative) value is an integer below 2**24, as the engine asks of float32."""
+    if values.dtype.kind in "iu":
+        return values.size == 0 or int(values.max()) < FLOAT32_EXACT
     return bool(np.all(values < FLOAT32_EXACT)) and bool(np.all(np.floor(values) == values))
-
-
-def _empty(n: int, dtype: type[np.generic]) -> np.ndarray:
-    """An uninitialised array, in an anonymous memory map of its own when large, not from malloc.
-
-    Why: glibc raises its mmap threshold to the size of any mmap-ed block freed below
-    32 MB. The int32 arrays of a typical 10x sample (~7M entries: 28 MB each), once
-    freed, would push it to 28 MB; the engine's per-sample arrays of that size would
-    then come from the heap, which is not given back to the OS when the engine frees
-    them while concatenating: the build's peak grew by ~330 MB on 10 such samples.
-    A private map is returned to the OS as soon as its array is dropped.
-    """
-    nbytes = n * np.dtype(dtype).itemsize
-    if nbytes < _MAP_BYTES:
-        return np.empty(n, dtype=dtype)
-    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype)
 
 
 def _read_matrix_market_public(source: Source) -> Triplets:  # pragma: no cover - old scipy
