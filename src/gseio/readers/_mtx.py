@@ -188,18 +188,16 @@ class _Body:
 
     def add(self, parts: tuple[bytes | memoryview, ...], line: int) -> int:
         """Parse the lines of ``parts`` (text after file line ``line``); returns how many lines they hold."""
-        n_lines = sum(
-            p.obj.count(b"\n", 0, len(p)) if isinstance(p, memoryview) else p.count(b"\n") for p in parts
-        )
         text = b"".join(parts)
         fast = _mtx_arrow.parse(text, field=self.field, shape=self.shape)
         if fast is not None and self.done + fast[0].size <= self.nnz:
-            rows, cols, values = fast
+            rows, cols, values = fast  # one entry per line: the fast path declines blank lines
             where = self._place(rows.size)
             np.subtract(rows, 1, out=where[0])
             np.subtract(cols, 1, out=where[1])
             self._commit(where, np.ones(rows.size) if values is None else values)
-            return n_lines
+            return rows.size
+        n_lines = text.count(b"\n")
         if self.done + n_lines <= self.nnz and self._parse((text,), n_lines, lambda n: line + n - 2):
             return n_lines
         # blank lines, which the parser skips: drop them to know the count of entries

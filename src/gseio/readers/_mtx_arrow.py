@@ -29,7 +29,8 @@ def _options(field: str, wide: bool) -> tuple:
     value = {"integer": pa.int32(), "pattern": None}.get(field, pa.float64())
     names = ["row", "col"] + (["value"] if value is not None else [])
     types = {"row": index, "col": index} | ({"value": value} if value is not None else {})
-    parse = pacsv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False, ignore_empty_lines=True)
+    # a blank line is declined (the caller counts lines as entries to name the line of a later error)
+    parse = pacsv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False, ignore_empty_lines=False)
     # nothing converts to null: an empty field is an error, not a missing value
     convert = pacsv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False)
     return names, parse, convert
