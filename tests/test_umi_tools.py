@@ -49,7 +49,11 @@ def test_read_gse_dir(realdata, tmp_path):
     [
         ("gene\tcell\tcount\nA\tc1\t-1\n", InvalidValueError, "negative"),
         ("gene\tcell\tcount\nA\tc1\tNaN\n", InvalidValueError, "missing"),
-        ("gene\tcell\tcount\nA\tc1\tx\n", InvalidValueError, "conversion"),
+        (
+            "gene\tcell\tcount\nA\tc1\tx\n",
+            InvalidValueError,
+            r"line 2 \(gene 'A', cell 'c1'\): count 'x' is not a number",
+        ),
         ("gene\tcell\tcount\nA\tc1\t1\t4\n", FormatError, "columns"),
         ("foo\tbar\tcount\nA\tc1\t1\n", FormatError, "not UMI-tools"),
     ],

@@ -213,10 +213,10 @@ def test_read_gse_dir(realdata, tmp_path):
         (
             "gene\tc1\tc2\nACTB\t1\t2\nGAPDH\t1\tabc\n",
             InvalidValueError,
-            r"data row 2 \('GAPDH'\), column 'c2': 'abc'",
+            r"line 3 \('GAPDH'\), column 3 \('c2'\): 'abc'",
         ),
-        ("gene\tc1\tc2\nACTB\t1\t2\nGAPDH\t1\t2\t3\n", FormatError, "data row 2: expected 3 columns, got 4"),
-        ("gene\tc1\tc2\tc3\tc4\nACTB\t1\t2\n", FormatError, "header has 5 columns but data row 1 has 3"),
+        ("gene\tc1\tc2\nACTB\t1\t2\nGAPDH\t1\t2\t3\n", FormatError, "line 3: expected 3 columns, got 4"),
+        ("gene\tc1\tc2\tc3\tc4\nACTB\t1\t2\n", FormatError, "header has 5 columns but line 2 has 3"),
         ("gene\tc1\tc2\n", FormatError, "no data rows"),
         ("ACTB\t1\t2\nGAPDH\t3\t4\n", FormatError, "htseq"),
         ("gene\tc1\tc2\nACTB\t1\tinf\n", InvalidValueError, "infinite"),

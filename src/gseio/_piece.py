@@ -9,7 +9,7 @@ the global gene index through an integer array, once per distinct gene list
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -136,3 +136,26 @@ def check_counts(values: np.ndarray, path: object, where: Callable[[int], str]) 
             f"{where(k)}: count {values[k]:g} is negative, NaN or infinite; raw counts must be finite and >= 0",
             path=path,
         )
+
+
+def check_unique_cells(cells: Sequence[str], path: object, where: Callable[[int], str]) -> None:
+    """Raise :class:`~gseio.errors.FormatError` when a cell id repeats inside one input unit.
+
+    Two cells of one file with one id are a damaged file or a mistake of its writer: joined
+    silently (or renamed ``x.1`` as pandas does) they would be wrong either way. ``where(k)``
+    says where cell ``k`` sits in the file (a header column, a line), for the message.
+    """
+    import pandas as pd
+
+    from .errors import FormatError
+
+    index = pd.Index(cells, dtype=object)
+    if index.is_unique:
+        return
+    second = int(np.flatnonzero(index.duplicated())[0])
+    first = int(np.flatnonzero(index == index[second])[0])
+    raise FormatError(
+        f"cell id {index[second]!r} is repeated ({where(first)} and {where(second)}); the cells of one file must "
+        "have distinct ids",
+        path=path,
+    )

@@ -25,7 +25,7 @@ import numpy as np
 from .. import _memory, _open
 from .._piece import FLOAT32_EXACT, check_counts
 from ..errors import CorruptFileError, FormatError, InvalidValueError
-from . import _mtx_arrow
+from . import _mtx_arrow, _mtx_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -121,9 +121,13 @@ def read_matrix_market(source: Source) -> Triplets:
     with _open.open_decompressed(source) as stream:
         try:
             header_text, pending = _split_header(stream)
+            _mtx_lines.check_size_line(header_text, source)
             header = _parse(header_text, source, lambda n: n).header
             _check_header(header.format, header.field, header.symmetry, source)
-            body = _Body(header, source)
+            try:
+                body = _Body(header, source)
+            except (MemoryError, OSError) as e:  # its arrays are sized from the size line, which may be damaged
+                raise _mtx_lines.too_large(header.nrows, header.ncols, header.nnz, source) from e
             line = header_text.count(b"\n") + (not header_text.endswith(b"\n"))
             while more := stream.read(_CHUNK_BYTES):
                 cut = more.rfind(b"\n") + 1
@@ -166,7 +170,7 @@ def _parse(text: bytes, source: Source, line_of: Callable[[int], int]):
 
     try:
         cursor, _ = _get_read_cursor(io.BytesIO(text))
-    except ValueError as e:
+    except (ValueError, OverflowError) as e:  # OverflowError: a number too large for its field
         raise _parse_error(e, source, line_of) from e
     return cursor
 
@@ -197,6 +201,7 @@ class _Body:
             np.subtract(cols, 1, out=where[1])
             self._commit(where, np.ones(rows.size) if values is None else values)
             return rows.size
+        _mtx_lines.check_body(text, self.field, line + 1, self.source)  # the general parser reads leniently
         n_lines = text.count(b"\n")
         if self.done + n_lines <= self.nnz and self._parse((text,), n_lines, lambda n: line + n - 2):
             return n_lines
@@ -225,7 +230,7 @@ class _Body:
         values = np.empty(count, dtype=np.float64)
         try:
             _fmm_core.read_body_coo(cursor, where[0], where[1], values)
-        except ValueError as e:
+        except (ValueError, OverflowError) as e:
             if "Truncated file" in str(e):
                 return False
             raise _parse_error(e, self.source, line_of) from e
@@ -316,7 +321,7 @@ def _check_header(fmt: str, field: str, symmetry: str, source: Source) -> None:
         )
 
 
-def _parse_error(e: ValueError, source: Source, line_of: Callable[[int], int] | None = None) -> Exception:
+def _parse_error(e: Exception, source: Source, line_of: Callable[[int], int] | None = None) -> Exception:
     """A typed error for a parser's message; ``line_of`` maps the parser's line numbers to the file's."""
     message = str(e)
     if line_of is not None:  # the parser numbers the lines of a chunk, after a synthetic header

@@ -23,7 +23,7 @@ from .._options import DuplicateGenes
 from .._piece import GeneBlock, Piece
 from .._source import Source
 from .._unit import Unit
-from ..errors import FormatError, InvalidValueError
+from ..errors import CorruptFileError, FormatError, InvalidValueError
 from ..geo import sample_of
 
 #: What every sniffer may need to reject early: binary content.
@@ -147,12 +147,15 @@ def parse_tsv(
     if not body.strip() or n_fields is None:
         raise FormatError("no data rows", path=source)
     _check_ragged(body, n_fields, line_no, source)
+    if (nul := body.find(b"\0")) >= 0:  # pandas would end the field there: "5\x003" would be read as 5
+        line = line_no + body.count(b"\n", 0, nul)
+        raise CorruptFileError(f"line {line} holds a NUL byte: a binary or damaged file", path=source)
     table = Table(names, _read_frame(body, n_fields, set(numeric), line_no, source), line_no)
     return table
 
 
 def _read_frame(body: bytes, n_fields: int, numeric: set[int], first_line: int, source: Source) -> pd.DataFrame:
-    def read(as_float: set[int]) -> pd.DataFrame:
+    def read(as_float: set[int], encoding: str) -> pd.DataFrame:
         return pd.read_csv(
             io.BytesIO(body),
             sep="\t",
@@ -164,12 +167,20 @@ def _read_frame(body: bytes, n_fields: int, numeric: set[int], first_line: int, 
             quoting=csv.QUOTE_NONE,
             skip_blank_lines=True,
             engine="c",
+            encoding=encoding,
         )
 
+    encoding = "utf-8"
     try:
-        return read(numeric)
+        return read(numeric, encoding)
+    except UnicodeDecodeError:
+        encoding = "latin-1"  # Latin-1 files exist; decoding them as such loses nothing
     except ValueError:
-        frame = read(set())  # every column as text, to say which value did not parse
+        pass
+    try:
+        frame = read(set(), encoding)  # every column as text, to say which value did not parse
+    except ValueError as e:  # pandas also ends lines at a lone carriage return, which the check above does not
+        raise FormatError(f"cannot be split into {n_fields} tab-separated columns: {e}", path=source) from e
     for col in sorted(numeric):
         frame[col] = to_numbers(frame, col, first_line, source)
     return frame
@@ -193,20 +204,28 @@ def to_numbers(frame: pd.DataFrame, col: int, first_line: int, source: Source) -
 
 
 def check_counts(
-    matrix: np.ndarray, genes: np.ndarray, source: Source, *, first_line: int | None, what: str = "count"
+    matrix: np.ndarray,
+    genes: np.ndarray,
+    source: Source,
+    *,
+    first_line: int | None,
+    what: str = "count",
+    columns: Sequence[int] | None = None,
 ) -> None:
     """Raise :class:`InvalidValueError` on the first NaN, infinite or negative value (genes x samples).
 
     ``first_line`` is the file's line number of row 0 (``None`` for binary files: rows are
-    then named by their 1-based position).
+    then named by their 1-based position); ``columns`` the file's (1-based) column of each
+    column of ``matrix``, named in the message when given.
     """
     bad = ~np.isfinite(matrix) | (matrix < 0)
     if bad.any():
         row, col = (int(v[0]) for v in np.nonzero(bad))
         where = f"entry {row + 1}" if first_line is None else f"line {first_line + row}"
+        column = "" if columns is None else f", column {columns[col]}"
         raise InvalidValueError(
-            f"{where} (gene {genes[row]!r}): {what} {matrix[row, col]!r} is NaN, infinite or negative; "
-            "counts must be finite and >= 0",
+            f"{where} (gene {genes[row]!r}{column}): {what} {float(matrix[row, col])!r} is NaN, infinite or "
+            "negative; counts must be finite and >= 0",
             path=source,
         )
 
@@ -252,7 +271,9 @@ def make_piece(
     notes: dict[str, str] | None = None,
 ) -> Piece:
     """One :class:`Piece` from a dense genes x samples float64 matrix (zeros not stored)."""
-    cells_by_genes = np.ascontiguousarray(np.asarray(matrix, dtype=np.float64).reshape(len(block.names), -1).T)
+    cells_by_genes = np.ascontiguousarray(
+        np.asarray(matrix, dtype=np.float64).reshape(len(block.names), len(cells)).T
+    )
     mask = cells_by_genes != 0
     indptr = np.zeros(len(cells) + 1, dtype=np.int64)
     np.cumsum(mask.sum(axis=1), out=indptr[1:])

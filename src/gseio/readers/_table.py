@@ -11,14 +11,26 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._piece import GeneBlock, Piece, check_counts
+from .._piece import check_counts
 from ..errors import FormatError, InvalidValueError
+from ._labels import CELL_HEADERS, GENE_HEADERS
+from ._lines import find_unparsable, line_of_row
 
-__all__ = ["Layout", "Table", "build_piece", "find_layout", "is_number", "parse_table", "plan_columns"]
+__all__ = [
+    "Layout",
+    "Table",
+    "decode_column",
+    "find_layout",
+    "is_number",
+    "parse_table",
+    "plan_columns",
+    "ragged_row",
+]
 
 #: Prefix htseq-count gives its special counters (kept per cell in ``obs``, never genes).
 HTSEQ_SPECIAL_PREFIX = "__"
@@ -62,6 +74,11 @@ class Layout:
     header: list[str]
     quoted: list[bool]
     comments: list[str] = field(default_factory=list)
+    first_line: int = 2  # the file's line number of the body's first line, for messages
+
+    def line(self, row: int) -> int:
+        """The file's line number of parsed data row ``row`` (0-based; empty lines are not rows)."""
+        return line_of_row(self.body, row, self.first_line)
 
 
 def split_fields(line: str, delimiter: str) -> tuple[list[str], list[bool]]:
@@ -114,8 +131,10 @@ def find_layout(data: bytes, path: object, *, skip_lines: int = 0, comment: tupl
     if not first.strip():
         raise FormatError("no data lines (only blank or comment lines)", path=path)
     body = b"" if end < 0 else data[end + 1 :]
+    first_line = data.count(b"\n", 0, len(data) - len(body)) + 1
     if any(b"\n" + c in body for c in comment):  # comment lines inside the body are rare: filter only then
-        body = b"\n".join(row for row in body.split(b"\n") if not row.startswith(comment))
+        # blanked, not removed: the parser skips empty lines and messages keep the file's line numbers
+        body = b"\n".join(b"" if row.startswith(comment) else row for row in body.split(b"\n"))
     header_text = first.decode("utf-8", "replace")
     if b"\t" in first:
         delimiter = "\t"
@@ -126,7 +145,7 @@ def find_layout(data: bytes, path: object, *, skip_lines: int = 0, comment: tupl
         header_text = "\t".join(header_text.split())
         body = _normalise_blanks(body)
     header, quoted = split_fields(header_text, delimiter)
-    return Layout(body, delimiter, header, quoted, comments)
+    return Layout(body, delimiter, header, quoted, comments, first_line)
 
 
 def sample_rows(layout: Layout, n: int = 200, *, complete: bool = True) -> list[list[str]]:
@@ -167,12 +186,15 @@ def plan_columns(layout: Layout, rows: list[list[str]], path: object) -> ColumnP
     if not rows:
         raise FormatError("the file has a header but no data rows", path=path)
     width = len(rows[0])
-    if width == len(header) + 1:  # R's write.table: the row-name column has no header
+    # a corner word ("gene", "GENE", "Name") shows the header names the label column: it omits nothing
+    corner = header[0].strip().lower() in GENE_HEADERS | CELL_HEADERS
+    if width == len(header) + 1 and not corner:  # R's write.table: the row-name column has no header
         header.insert(0, "")
     elif width != len(header):
+        named = f"; its first field {header[0]!r} names the label column" if corner else ""
         raise FormatError(
-            f"the header has {len(header)} columns but data row 1 has {width}; every row of a table needs one "
-            "field per header column (the header may omit only the first, the row-name column)",
+            f"the header has {len(header)} columns but line {layout.line(0)} has {width}; every row of a table "
+            f"needs one field per header column (the header may omit only the first, the row-name column{named})",
             path=path,
         )
     if width < 2:
@@ -216,9 +238,12 @@ class Table:
     columns: list[str]
     values: list[np.ndarray]
     annotations: dict[str, np.ndarray]
+    column_numbers: list[int] = field(default_factory=list)  # 1-based header position of each value column
+    line: Callable[[int], int] | None = None  # the file's line number of a data row, for messages
 
 
-def _decode(column: object) -> np.ndarray:
+def decode_column(column: object) -> np.ndarray:
+    """An Arrow binary column as an object array of str (UTF-8, else Latin-1; nulls as "")."""
     items = column.to_pylist()  # type: ignore[attr-defined]
     try:
         return np.array([b"" if b is None else b for b in items], dtype=object).astype(str).astype(object)
@@ -226,15 +251,15 @@ def _decode(column: object) -> np.ndarray:
         return np.array([(b or b"").decode("latin-1") for b in items], dtype=object)
 
 
-def _ragged(layout: Layout, width: int) -> str | None:
+def ragged_row(layout: Layout, width: int) -> str | None:
+    """Describe the first body line without ``width`` fields (Arrow's message names no line), else ``None``."""
     for i, row in enumerate(layout.body.split(b"\n")):
         row = row.rstrip(b"\r")
         if row.strip():
             n = len(split_fields(row.decode("utf-8", "replace"), layout.delimiter)[0])
             if n != width:
-                return (
-                    f"data row {i + 1}: expected {width} columns, got {n}: {row[:80].decode('utf-8', 'replace')!r}"
-                )
+                text = row[:80].decode("utf-8", "replace")
+                return f"line {layout.first_line + i}: expected {width} columns, got {n}: {text!r}"
     return None
 
 
@@ -246,7 +271,7 @@ def parse_table(layout: Layout, plan: ColumnPlan, path: object) -> Table:
     FormatError
         A row has another number of fields than the header.
     InvalidValueError
-        A value is missing, NaN, non-numeric, negative or infinite (row, column and label named).
+        A value is missing, NaN, non-numeric, negative or infinite (line, label and column named).
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -266,47 +291,53 @@ def parse_table(layout: Layout, plan: ColumnPlan, path: object) -> Table:
             ),
         )
 
+    def where(i: int, j: int) -> str:
+        return f"line {layout.line(i)} ({labels[i]!r}), column {j + 1} ({plan.header[j]!r})"
+
     try:
         table = read(pa.float64())
     except pa.ArrowInvalid as e:
         if "conversion error" not in str(e):
-            raise FormatError(_ragged(layout, width) or str(e), path=path) from e
-        table = read(pa.string())
-        labels = _decode(table.column("c0"))
-        for j in plan.values:
-            for i, value in enumerate(table.column(names[j]).to_pylist()):
-                if value is not None and not is_number(value) and not is_missing(value):
-                    raise InvalidValueError(
-                        f"data row {i + 1} ({labels[i]!r}), column {plan.header[j]!r}: {value!r} is not a number",
-                        path=path,
-                    ) from e
-        raise FormatError(str(e), path=path) from e  # pragma: no cover - Arrow and the regex disagree
-    labels = _decode(table.column("c0"))
+            raise FormatError(ragged_row(layout, width) or str(e), path=path) from e
+        table = read(pa.binary())
+        labels = decode_column(table.column("c0"))
+        found = find_unparsable(str(e), {j: table.column(names[j]).to_pylist() for j in plan.values})
+        if found is None:  # pragma: no cover - Arrow refused a value the number pattern accepts
+            raise FormatError(str(e), path=path) from e
+        j, i = found
+        value = table.column(names[j])[i].as_py().decode("utf-8", "replace")
+        raise InvalidValueError(f"{where(i, j)}: {value!r} is not a number", path=path) from e
+    labels = decode_column(table.column("c0"))
     empty = np.flatnonzero(labels == "")
     if empty.size:
-        raise FormatError(f"data row {empty[0] + 1} has an empty label in the first column", path=path)
+        raise FormatError(f"line {layout.line(int(empty[0]))} has an empty label in the first column", path=path)
     broken = [i for i, label in enumerate(labels) if "\n" in label or "\r" in label]
     if broken:  # an unbalanced quote made the parser join lines: rows would be lost silently
-        message = f"data row {broken[0] + 1}: a quoted label spans lines; the file has an unbalanced quote"
+        message = f"line {layout.line(broken[0])}: a quoted label spans lines; the file has an unbalanced quote"
         raise FormatError(message, path=path)
     values = []
     for j in plan.values:
         column = table.column(names[j]).combine_chunks()
         if column.null_count:
             i = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-            raise InvalidValueError(
-                f"data row {i + 1} ({labels[i]!r}), column {plan.header[j]!r}: the value is missing or NaN",
-                path=path,
-            )
+            raise InvalidValueError(f"{where(i, j)}: the value is missing or NaN", path=path)
         array = column.to_numpy()
-        check_counts(array, path, lambda i, j=j: f"data row {i + 1} ({labels[i]!r}), column {plan.header[j]!r}")
+        check_counts(array, path, lambda i, j=j: where(i, j))
         values.append(array)
         del column
     annotations = {}
     for j, var_name in plan.annotations.items():
-        annotations[var_name] = _annotation(_decode(table.column(names[j])))
+        annotations[var_name] = _annotation(decode_column(table.column(names[j])))
     del table
-    return Table(labels, plan.header[0], [plan.header[j] for j in plan.values], values, annotations)
+    return Table(
+        labels,
+        plan.header[0],
+        [plan.header[j] for j in plan.values],
+        values,
+        annotations,
+        column_numbers=[j + 1 for j in plan.values],
+        line=layout.line,
+    )
 
 
 def _annotation(values: np.ndarray) -> np.ndarray:
@@ -315,102 +346,3 @@ def _annotation(values: np.ndarray) -> np.ndarray:
     if present and all(is_number(v) for v in present):
         return np.array([float(v) if v != "" else np.nan for v in values], dtype=np.float64)
     return values
-
-
-def gene_rows(names: np.ndarray, policy: str, path: object) -> tuple[np.ndarray, np.ndarray, int]:
-    """Split gene positions from htseq-count counters and apply the duplicate-gene policy."""
-    import pandas as pd
-
-    special = np.array([str(n).startswith(HTSEQ_SPECIAL_PREFIX) for n in names], dtype=bool)
-    genes = np.flatnonzero(~special)
-    duplicated = pd.Index(names[genes]).duplicated()
-    n_dup = int(duplicated.sum())
-    if n_dup and policy == "error":
-        dups = pd.unique(names[genes][duplicated])
-        raise FormatError(
-            f"{n_dup} genes are repeated ({', '.join(map(str, dups[:5]))}{', ...' if len(dups) > 5 else ''}); "
-            "pass duplicate_genes='sum' or 'first'",
-            path=path,
-        )
-    if n_dup and policy == "first":
-        genes = genes[~duplicated]
-    return genes, np.flatnonzero(special), n_dup
-
-
-def build_piece(
-    table: Table,
-    *,
-    genes_by_cells: bool,
-    policy: str,
-    path: object,
-    values: str = "counts",
-    notes: dict[str, str] | None = None,
-) -> Piece:
-    """Turn a parsed table into CSR rows (cells) over its genes, without a dense copy.
-
-    htseq-count's counters (``__no_feature``...) become ``obs`` columns ``htseq_no_feature``...;
-    per-gene annotations go to the :class:`GeneBlock` (only when genes are rows).
-    """
-    from scipy import sparse
-
-    notes = dict(notes or {})
-    if genes_by_cells:
-        gene_names, cells = table.labels, [str(c) for c in table.columns]
-    else:
-        gene_names, cells = np.array(table.columns, dtype=object), [str(c) for c in table.labels]
-    unnamed = [i for i, c in enumerate(cells) if not c.strip()]
-    if unnamed and genes_by_cells:
-        raise FormatError(f"value column {unnamed[0] + 2} has no name in the header (no cell id)", path=path)
-    if not genes_by_cells and any(not str(g).strip() for g in gene_names):
-        raise FormatError("a value column has no name in the header (no gene name)", path=path)
-    keep, special, n_dup = gene_rows(gene_names, policy, path)
-    special_names = ["htseq_" + str(gene_names[s])[len(HTSEQ_SPECIAL_PREFIX) :] for s in special]
-    annotations: dict[str, np.ndarray] = {}
-    if genes_by_cells:
-        annotations = {k: v[keep] for k, v in table.annotations.items()}
-        indices, data, counts = [], [], []
-        for column in table.values:  # each value column is one cell: one CSR row
-            row = column[keep]
-            nonzero = np.flatnonzero(row)
-            indices.append(nonzero.astype(np.int32))
-            data.append(row[nonzero])
-            counts.append(nonzero.size)
-        obs = {
-            name: np.array([c[s] for c in table.values]) for name, s in zip(special_names, special, strict=True)
-        }
-        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        csr_indices = np.concatenate(indices) if indices else np.zeros(0, np.int32)
-        csr_data = np.concatenate(data) if data else np.zeros(0)
-    else:
-        if table.annotations:
-            notes["annotations"] = f"per-cell text columns ignored: {', '.join(table.annotations)}"
-        rows, cols, data = [], [], []
-        for local, j in enumerate(keep):  # each value column is one gene: collect its non-zero cells
-            nonzero = np.flatnonzero(table.values[j])
-            rows.append(nonzero)
-            cols.append(np.full(nonzero.size, local, dtype=np.int64))
-            data.append(table.values[j][nonzero])
-        obs = {name: table.values[s] for name, s in zip(special_names, special, strict=True)}
-        matrix = sparse.csr_matrix(
-            (np.concatenate(data or [np.zeros(0)]), (np.concatenate(rows or [np.zeros(0, np.int64)]),
-             np.concatenate(cols or [np.zeros(0, np.int64)]))),
-            shape=(len(cells), len(keep)),
-        )  # fmt: skip
-        matrix.sort_indices()
-        indptr, csr_indices, csr_data = (
-            matrix.indptr.astype(np.int64),
-            matrix.indices.astype(np.int32),
-            matrix.data,
-        )
-    block = GeneBlock.from_names(gene_names[keep], n_duplicates=n_dup, annotations=annotations)
-    return Piece(
-        source=str(path),
-        cells=cells,
-        genes=block,
-        indptr=indptr,
-        indices=csr_indices,
-        data=csr_data.astype(np.float64, copy=False),
-        obs=obs,
-        values=values,
-        notes=notes,
-    )

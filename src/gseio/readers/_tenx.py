@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _open
-from .._piece import GeneBlock, Piece
+from .._piece import GeneBlock, Piece, check_unique_cells
 from ..errors import FormatError
 from ..geo import gsm_accession
 from . import _mtx
@@ -46,11 +46,11 @@ def sample_name(prefix: str, source: Source) -> str:
 
 
 def _split_lines(data: bytes) -> list[bytes]:
-    """The lines of a small text file (barcodes, features), BOM, CRs and a final blank line removed."""
+    """The lines of a small text file (barcodes, features), BOM, CRs and trailing blank lines removed."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     lines = data.split(b"\n")
-    if lines and not lines[-1].strip():
+    while lines and not lines[-1].strip():  # trailing blank lines are no barcodes or features
         lines.pop()
     return [line.rstrip(b"\r") for line in lines]
 
@@ -63,11 +63,23 @@ def _decode(values: list[bytes]) -> np.ndarray:
 
 
 def read_barcodes(source: Source) -> list[str]:
-    """Cell barcodes: the first column of each line."""
+    """Cell barcodes: the first column of each line, each line one cell, no barcode twice.
+
+    Raises
+    ------
+    FormatError
+        The file holds no barcodes, an empty line (a cell without a barcode), or a barcode
+        twice (which cell would its matrix column belong to?).
+    """
     lines = _split_lines(_open.read_bytes(source))
     if not lines:
         raise FormatError("the barcodes file holds no barcodes", path=source)
-    return _decode([line.split(b"\t", 1)[0].strip() for line in lines]).tolist()
+    barcodes = _decode([line.split(b"\t", 1)[0].strip() for line in lines]).tolist()
+    empty = next((i for i, barcode in enumerate(barcodes) if not barcode), None)
+    if empty is not None:
+        raise FormatError(f"line {empty + 1} holds no barcode (every line is one cell)", path=source)
+    check_unique_cells(barcodes, source, lambda k: f"line {k + 1}")
+    return barcodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +101,12 @@ def parse_features(data: bytes, source: Source) -> Features:
     if not lines:
         raise FormatError("the features file holds no features", path=source)
     rows = [line.split(b"\t") for line in lines]
-    width = min(len(r) for r in rows)
+    width = len(rows[0])
+    ragged = next((i for i, r in enumerate(rows) if len(r) != width), None)
+    if ragged is not None:
+        raise FormatError(
+            f"line {ragged + 1} has {len(rows[ragged])} tab-separated columns, line 1 has {width}", path=source
+        )
     empty = next((i for i, r in enumerate(rows) if not r[0].strip()), None)
     if empty is not None:
         raise FormatError(f"line {empty + 1} has an empty feature id", path=source)

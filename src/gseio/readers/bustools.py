@@ -118,8 +118,8 @@ def read_bustools(
     Raises
     ------
     ~gseio.errors.InputError
-        A missing companion file, a matrix whose shape fits neither way against the
-        barcodes and genes, a malformed Matrix Market body or a negative count.
+        A missing companion file, a barcode given twice, a matrix whose shape fits neither
+        way against the barcodes and genes, a malformed Matrix Market body or a negative count.
     """
     from ..assemble import read
 

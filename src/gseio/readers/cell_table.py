@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from .._unit import ReadOptions, Unit
 from ..errors import FormatError, InvalidValueError
 from ..geo import cell_id_from_name
 from ._gene_blocks import BlockInfo, GeneBlockCache
+from ._lines import find_unparsable, line_of_row
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -77,7 +79,11 @@ class _Layout:
     body: bytes
     delimiter: str
     header: list[str] | None
-    header_lines: int
+    first_line: int  # the file's line number of the body's first line, for messages
+
+    def line(self, row: int) -> int:
+        """The file's line number of parsed data row ``row`` (0-based)."""
+        return line_of_row(self.body, row, self.first_line)
 
 
 def _strip_comments(data: bytes) -> bytes:
@@ -85,7 +91,8 @@ def _strip_comments(data: bytes) -> bytes:
     first = data.find(b"#")
     if first < 0 or (first > 0 and data.find(b"\n#", first - 1) < 0):
         return data
-    return b"\n".join(line for line in data.split(b"\n") if not line.startswith(b"#"))
+    # blanked, not removed: the parser skips empty lines and messages keep the file's line numbers
+    return b"\n".join(b"" if line.startswith(b"#") else line for line in data.split(b"\n"))
 
 
 def _prepare(data: bytes, path: Source) -> _Layout:
@@ -103,6 +110,7 @@ def _prepare(data: bytes, path: Source) -> _Layout:
     first = first.rstrip(b"\r")
     if not first.strip():
         raise FormatError("no data lines (only blank or comment lines)", path=path)
+    first_line = data.count(b"\n", 0, start) + 1
     if b"\t" in first:
         delimiter = "\t"
     elif b"," in first:
@@ -128,9 +136,9 @@ def _prepare(data: bytes, path: Source) -> _Layout:
             path=path,
         )
     if _is_number(fields[1]):
-        return _Layout(data if start == 0 else data[start:], delimiter, None, 0)
+        return _Layout(data if start == 0 else data[start:], delimiter, None, first_line)
     header = [f.strip().strip(b'"').decode("utf-8", "replace") for f in fields]
-    return _Layout(b"" if end < 0 else data[end + 1 :], delimiter, header, 1)
+    return _Layout(b"" if end < 0 else data[end + 1 :], delimiter, header, first_line + 1)
 
 
 def sniff(head: bytes, source: Source) -> float:
@@ -159,18 +167,18 @@ def _looks_like_two_columns(head: bytes, source: Source) -> bool:
     return len(values) >= 0.9 * len(rows) and numeric > 0 and numeric + missing >= 0.5 * len(rows)
 
 
-def _block_info(column: pa.Array, policy: DuplicateGenes, path: Source, header_lines: int) -> BlockInfo:
+def _block_info(column: pa.Array, policy: DuplicateGenes, path: Source, line: Callable[[int], int]) -> BlockInfo:
     try:
         names = np.array([b.decode("utf-8") for b in column.to_pylist()], dtype=object)
     except UnicodeDecodeError:  # Latin-1 files exist; decoding them as such loses nothing
         names = np.array([b.decode("latin-1") for b in column.to_pylist()], dtype=object)
     empty = np.flatnonzero(names == "")
     if empty.size:
-        raise FormatError(f"data row {empty[0] + 1 + header_lines} has an empty gene name", path=path)
+        raise FormatError(f"line {line(int(empty[0]))} has an empty gene name", path=path)
     broken = [i for i, name in enumerate(names) if "\n" in name or "\r" in name]
     if broken:  # an unbalanced quote made the parser join lines: rows would be lost silently
         raise FormatError(
-            f"data row {broken[0] + 1 + header_lines}: a quoted gene name spans lines "
+            f"line {line(broken[0])}: a quoted gene name spans lines "
             f"({names[broken[0]][:40]!r}); the file has an unbalanced quote",
             path=path,
         )
@@ -204,7 +212,7 @@ def _ragged_row(layout: _Layout) -> str | None:
         row = row.rstrip(b"\r")
         if row.strip() and row.count(sep) != 1:
             return (
-                f"data row {i + 1 + layout.header_lines}: expected 2 columns, got {row.count(sep) + 1}: "
+                f"line {layout.first_line + i}: expected 2 columns, got {row.count(sep) + 1}: "
                 f"{row[:80].decode('utf-8', 'replace')!r}"
             )
     return None
@@ -235,30 +243,26 @@ def _parse(layout: _Layout, path: Source) -> tuple[pa.Array, np.ndarray]:
         message = str(e)
         if "conversion error" not in message:
             raise FormatError(_ragged_row(layout) or message, path=path) from e
-        table = read(pa.string())
+        table = read(pa.binary())
         counts = table.column("count").to_pylist()
-        for i, value in enumerate(counts):
-            try:
-                float(value)
-            except (TypeError, ValueError):
-                gene = _text(table.column("gene")[i].as_py())
-                raise InvalidValueError(
-                    f"data row {i + 1 + layout.header_lines} (gene {gene!r}): count {value!r} is not a number",
-                    path=path,
-                ) from e
-        raise FormatError(message, path=path) from e  # pragma: no cover - Arrow and float() disagree
+        found = find_unparsable(message, {1: counts})
+        if found is None:  # pragma: no cover - Arrow refused a value the number pattern accepts
+            raise FormatError(message, path=path) from e
+        i = found[1]
+        raise InvalidValueError(
+            f"line {layout.line(i)} (gene {_text(table.column('gene')[i].as_py())!r}): count "
+            f"{_text(counts[i])!r} is not a number",
+            path=path,
+        ) from e
     genes = table.column("gene").combine_chunks()
     count_col = table.column("count").combine_chunks()
     if count_col.null_count:
         i = int(np.flatnonzero(count_col.is_null().to_numpy(zero_copy_only=False))[0])
         raise InvalidValueError(
-            f"data row {i + 1 + layout.header_lines} (gene {_text(genes[i].as_py())!r}): count is missing or NaN",
-            path=path,
+            f"line {layout.line(i)} (gene {_text(genes[i].as_py())!r}): count is missing or NaN", path=path
         )
     values = count_col.to_numpy()
-    check_counts(
-        values, path, lambda i: f"data row {i + 1 + layout.header_lines} (gene {_text(genes[i].as_py())!r})"
-    )
+    check_counts(values, path, lambda i: f"line {layout.line(i)} (gene {_text(genes[i].as_py())!r})")
     return genes, values
 
 
@@ -274,7 +278,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     cache: GeneBlockCache | None = options.cache
     info = cache.get(genes, policy) if cache is not None else None
     if info is None:
-        info = _block_info(genes, policy, source, layout.header_lines)
+        info = _block_info(genes, policy, source, layout.line)
         if cache is not None:
             cache.put(genes, policy, info)
     gene_values = values if info.keep is None else values[info.keep]

@@ -75,8 +75,8 @@ def read_dropseq(
     Raises
     ------
     ~gseio.errors.InputError
-        Ragged rows, a header/body width mismatch, or a missing, non-numeric, negative
-        or infinite value.
+        Ragged rows, a header/body width mismatch, a barcode given twice, or a missing,
+        non-numeric, negative or infinite value.
     """
     from ..assemble import read
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .._options import DuplicateGenes
-from .._piece import Piece
+from .._piece import Piece, check_unique_cells
 from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
@@ -77,7 +77,9 @@ def sniff_summary(head: bytes, source: Source) -> float:
     return 1.0 if lines[1].startswith((b"Assigned\t", b"Unassigned_")) else 0.0
 
 
-def _cell_names(inputs: list[str], notes: dict[str, str]) -> list[str]:
+def _cell_names(inputs: list[str], notes: dict[str, str], source: Source, header_line: int) -> list[str]:
+    # two columns for one input: which is the sample? (featureCounts never writes that)
+    check_unique_cells(inputs, source, lambda k: f"line {header_line}, column {len(ANNOTATION_COLUMNS) + k + 1}")
     cleaned = [clean_sample_name(n) for n in inputs]
     if len(set(cleaned)) < len(cleaned):  # the suffixes told samples apart: keep base names
         cleaned = [n.replace("\\", "/").rsplit("/", 1)[-1] for n in inputs]
@@ -120,7 +122,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     frame = table.frame
     genes = frame[0].to_numpy(dtype=object)
     matrix = frame[numeric[1:]].to_numpy(dtype=np.float64)
-    _quant.check_counts(matrix, genes, source, first_line=table.first_line)
+    _quant.check_counts(matrix, genes, source, first_line=table.first_line, columns=[c + 1 for c in numeric[1:]])
     lengths = frame[5].to_numpy(dtype=np.float64)
     _quant.check_counts(lengths[:, None], genes, source, first_line=table.first_line, what="Length")
     annotations = {**_collapse(frame), "length": lengths}
@@ -128,7 +130,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
         genes, source, policy=options.duplicate_genes, annotations=annotations, first_line=table.first_line
     )
     notes: dict[str, str] = {}
-    cells = _cell_names(header[6:], notes)
+    cells = _cell_names(header[6:], notes, source, table.first_line - 1)
     return [_quant.make_piece(source, cells, block, matrix if keep is None else matrix[keep], notes=notes)]
 
 
@@ -162,7 +164,8 @@ def read_featurecounts(path: str | os.PathLike[str], *, duplicate_genes: Duplica
     Raises
     ------
     ~gseio.errors.InputError
-        Not a featureCounts table, ragged rows, or a count that is not a finite number >= 0.
+        Not a featureCounts table, ragged rows, an input column given twice, or a count that
+        is not a finite number >= 0.
     """
     from ..assemble import read
 

@@ -82,8 +82,8 @@ def read_gct(
     Raises
     ------
     ~gseio.errors.InputError
-        A bad version or dimension line, dimensions that disagree with the table, or a
-        missing, non-numeric, negative or infinite value.
+        A bad version or dimension line, dimensions that disagree with the table, a sample
+        name given twice, or a missing, non-numeric, negative or infinite value.
     """
     from ..assemble import read
 

@@ -27,6 +27,8 @@ from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
 from ..errors import CorruptFileError, FormatError
+from . import _hdf5
+from ._hdf5 import H5PY_ERRORS
 from .loom import check_values, dense_blocks_to_csr, is_hdf5, is_string, open_hdf5, piece_from_csr, strings
 
 if TYPE_CHECKING:
@@ -119,10 +121,10 @@ def _to_csr(node: Any, shape: tuple[int, int], path: Source) -> Any:
     kind = _encoding(node)
     arrays = (np.asarray(node["data"][()], dtype=np.float64), node["indices"][()], node["indptr"][()])
     check_values(arrays[0], path)
-    if kind == "csr_matrix":
-        return sparse.csr_matrix(arrays, shape=shape)
-    if kind == "csc_matrix":
-        return sparse.csc_matrix(arrays, shape=shape).tocsr()
+    if kind in ("csr_matrix", "csc_matrix"):
+        matrix = (sparse.csr_matrix if kind == "csr_matrix" else sparse.csc_matrix)(arrays, shape=shape)
+        matrix.check_format(full_check=True)  # indices inside the shape, indptr in order: else a damaged file
+        return matrix.tocsr()
     raise FormatError(
         f"{node.name} is a {kind or 'unknown'} group, not a CSR/CSC matrix or a dense array", path=path
     )
@@ -143,9 +145,9 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     source = unit.main
     try:
         f = open_hdf5(source)
-    except OSError as e:
+    except H5PY_ERRORS as e:
         raise CorruptFileError(f"cannot be opened as HDF5: {e}", path=source) from e
-    with f:
+    with _hdf5.reading(source), f:  # a damaged file: CorruptFileError
         if not all(k in f for k in ("X", "obs", "var")):
             raise FormatError("not an h5ad file: /X, /obs and /var are required", path=source)
         matrix_key, var_key, why = _choose_matrix(f)

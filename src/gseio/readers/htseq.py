@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .._options import DuplicateGenes
-from .._piece import Piece
+from .._piece import Piece, check_unique_cells
 from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
@@ -133,7 +133,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
         raise FormatError("no count column: the last column holds values that are not numbers", path=source)
     count_cols = list(range(frame.shape[1] - n_counts, frame.shape[1]))
     matrix = np.column_stack([_quant.to_numbers(frame, c, table.first_line, source) for c in count_cols])
-    _quant.check_counts(matrix, genes, source, first_line=table.first_line)
+    _quant.check_counts(matrix, genes, source, first_line=table.first_line, columns=[c + 1 for c in count_cols])
     notes: dict[str, str] = {}
     attr_cols = list(range(1, count_cols[0]))
     attr_names = _attribute_names(frame[~special], attr_cols, notes)
@@ -149,6 +149,8 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     gene_matrix = matrix[is_gene] if keep is None else matrix[is_gene][keep]
     if has_header and table.header is not None:
         cells = [table.header[c] or f"count_{i}" for i, c in enumerate(count_cols, start=1)]
+        header_line = table.first_line - 1
+        check_unique_cells(cells, source, lambda k: f"line {header_line}, column {count_cols[k] + 1}")
     elif n_counts == 1:
         cells = [cell_id_from_name(source.name)]
     else:
@@ -189,8 +191,8 @@ def read_htseq(path: str | os.PathLike[str], *, duplicate_genes: DuplicateGenes 
     Raises
     ------
     ~gseio.errors.InputError
-        The file is not such a table, is ragged, or holds a count that is not a
-        finite number >= 0.
+        The file is not such a table, is ragged, names a count column twice (a header
+        line), or holds a count that is not a finite number >= 0.
     """
     from ..assemble import read
 

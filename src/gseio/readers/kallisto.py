@@ -18,21 +18,20 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import _open
+from .. import _open, _warn
 from .._options import DuplicateGenes
 from .._piece import Piece
 from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
-from ..errors import CorruptFileError, FormatError, GseioWarning, InputError
+from ..errors import FormatError, InputError
 from ..geo import cell_id_from_name
-from . import _quant, _tx2gene
+from . import _hdf5, _quant, _tx2gene
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -73,22 +72,18 @@ def cell_name(source: Source) -> str:
 
 
 def _read_h5(source: Source) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-
-    try:
-        with _open.open_hdf5(source) as f:
-            missing = [name for name in H5_DATASETS if name not in f]
-            if missing:
-                raise FormatError(f"not a kallisto abundance.h5: no {', '.join(missing)} dataset", path=source)
-            ids = np.array(
-                [i.decode("utf-8") if isinstance(i, bytes) else str(i) for i in f["aux/ids"][:]], dtype=object
-            )
-            counts = np.asarray(f["est_counts"][:], dtype=np.float64)
-            lengths = {
-                "length": np.asarray(f["aux/lengths"][:], dtype=np.float64),
-                "effective_length": np.asarray(f["aux/eff_lengths"][:], dtype=np.float64),
-            }
-    except OSError as e:
-        raise CorruptFileError(f"the HDF5 file cannot be read: {e}", path=source) from e
+    with _hdf5.reading(source), _open.open_hdf5(source) as f:  # a damaged file: CorruptFileError
+        missing = [name for name in H5_DATASETS if name not in f]
+        if missing:
+            raise FormatError(f"not a kallisto abundance.h5: no {', '.join(missing)} dataset", path=source)
+        ids = np.array(
+            [i.decode("utf-8") if isinstance(i, bytes) else str(i) for i in f["aux/ids"][:]], dtype=object
+        )
+        counts = np.asarray(f["est_counts"][:], dtype=np.float64)
+        lengths = {
+            "length": np.asarray(f["aux/lengths"][:], dtype=np.float64),
+            "effective_length": np.asarray(f["aux/eff_lengths"][:], dtype=np.float64),
+        }
     if not (len(ids) == len(counts) == len(lengths["length"]) == len(lengths["effective_length"])):
         raise FormatError(
             f"aux/ids has {len(ids)} entries but est_counts {len(counts)} and aux/lengths "
@@ -134,9 +129,8 @@ def _check_run_info(unit: Unit, counts: np.ndarray) -> dict[str, str]:
     n_aligned = info.get("n_pseudoaligned")
     aligned = isinstance(n_aligned, int | float) and n_aligned > 0
     if aligned and abs(total - n_aligned) > RUN_INFO_TOLERANCE * n_aligned:
-        warnings.warn(
+        _warn.warn(
             f"{unit.main}: est_counts sum to {total:g} but run_info.json reports n_pseudoaligned={n_aligned}",
-            GseioWarning,
             stacklevel=2,
         )
     return {"kallisto_run_info": f"{note}; sum of est_counts {total:g}"}

@@ -21,7 +21,10 @@ from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
 from ..errors import CorruptFileError, FormatError, InvalidValueError
-from ._table import HTSEQ_SPECIAL_PREFIX, gene_rows
+from . import _hdf5
+from ._hdf5 import H5PY_ERRORS
+from ._table import HTSEQ_SPECIAL_PREFIX
+from ._table_piece import gene_rows
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -159,9 +162,9 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     source = unit.main
     try:
         f = open_hdf5(source)
-    except OSError as e:
+    except H5PY_ERRORS as e:
         raise CorruptFileError(f"cannot be opened as HDF5: {e}", path=source) from e
-    with f:
+    with _hdf5.reading(source), f:  # a damaged file: CorruptFileError
         if not all(k in f for k in ("matrix", "row_attrs", "col_attrs")):
             raise FormatError("not a loom file: /matrix, /row_attrs and /col_attrs are required", path=source)
         matrix = f["matrix"]

@@ -96,7 +96,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     frame = table.frame
     names = frame[0].to_numpy(dtype=object)
     matrix = frame[[1, 2, 3]].to_numpy(dtype=np.float64)
-    _quant.check_counts(matrix, names, source, first_line=table.first_line)
+    _quant.check_counts(matrix, names, source, first_line=table.first_line, columns=(2, 3, 4))
     counter = np.isin(names, COUNTERS)
     if not counter[: len(COUNTERS)].all():
         raise FormatError(

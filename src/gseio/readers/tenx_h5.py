@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._options import DType, DuplicateGenes
-from .._piece import Piece
+from .._piece import Piece, check_unique_cells
 from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
-from ..errors import CorruptFileError, FormatError
-from . import _mtx, _tenx
+from ..errors import FormatError
+from . import _hdf5, _mtx, _tenx
 
 if TYPE_CHECKING:
     import h5py
@@ -91,7 +91,8 @@ def _arrays(group: h5py.Group, n_features: int, source: Source) -> tuple[list[st
         raise FormatError(f"{where}: indptr decreases (a damaged file?)", path=source)
     if indices.size and (indices.min() < 0 or indices.max() >= n_features):
         raise FormatError(f"{where}: a feature index lies outside its {n_features} features", path=source)
-    _mtx.check_values(data, source, lambda k: f"{where}, entry {k}")
+    _mtx.check_values(data, source, lambda k: f"{where}, entry {k + 1}")
+    check_unique_cells(barcodes, source, lambda k: f"{where}, barcode {k + 1}")
     return barcodes, _mtx.Csr(indptr, indices, data)
 
 
@@ -156,34 +157,32 @@ def _concat(tables: list[_tenx.Features]) -> _tenx.Features:
     return _tenx.Features(column("ids"), column("symbols"), column("types"), column("genomes"))
 
 
+def _matrix(f: h5py.File, genome: str | None, source: Source) -> tuple[list[str], _mtx.Csr, _tenx.Features, str]:
+    """Barcodes, CSR arrays, features and a description of the layout of an open 10x HDF5 file."""
+    if "matrix" in f and _is_matrix_group(f["matrix"], v3=True):
+        if genome is not None:
+            raise FormatError(
+                "genome= selects a genome group of the v2 layout; this is a v3 file (one matrix for all genomes, "
+                "listed in var['genome'])",
+                path=source,
+            )
+        return (*_v3(f, source), "v3 layout (/matrix)")
+    if _genome_groups(f):
+        return _v2(f, genome, source)
+    raise FormatError(
+        "an HDF5 file without a 10x matrix group (/matrix, or /<genome> with barcodes, genes, data, indices, "
+        "indptr, shape)",
+        path=source,
+    )
+
+
 def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     """Read one 10x HDF5 matrix into a :class:`~gseio._piece.Piece` of its barcodes."""
     import h5py
 
     source = unit.main
-    try:
-        with source.open() as raw, h5py.File(raw, "r") as f:
-            if "matrix" in f and _is_matrix_group(f["matrix"], v3=True):
-                if options.genome is not None:
-                    raise FormatError(
-                        "genome= selects a genome group of the v2 layout; this is a v3 file (one matrix for all "
-                        "genomes, listed in var['genome'])",
-                        path=source,
-                    )
-                barcodes, csr, table = _v3(f, source)
-                layout = "v3 layout (/matrix)"
-            elif _genome_groups(f):
-                barcodes, csr, table, layout = _v2(f, options.genome, source)
-            else:
-                raise FormatError(
-                    "an HDF5 file without a 10x matrix group (/matrix, or /<genome> with barcodes, genes, data, "
-                    "indices, indptr, shape)",
-                    path=source,
-                )
-    except OSError as e:
-        raise CorruptFileError(f"cannot be read as HDF5: {e}", path=source) from e
-    except KeyError as e:
-        raise FormatError(f"a 10x HDF5 dataset is missing: {e}", path=source) from e
+    with _hdf5.reading(source), source.open() as raw, h5py.File(raw, "r") as f:
+        barcodes, csr, table, layout = _matrix(f, options.genome, source)
     selection = _tenx.select_features(table, options, source)
     return [_tenx.make_piece(source, barcodes, csr, selection, {"layout": layout})]
 
@@ -221,8 +220,9 @@ def read_10x_h5(
     Raises
     ------
     ~gseio.errors.InputError
-        Not a 10x HDF5 matrix, an unknown ``genome`` (the message lists the file's),
-        inconsistent arrays, or a negative or non-finite count.
+        Not a 10x HDF5 matrix, a damaged HDF5 file, an unknown ``genome`` (the message
+        lists the file's), inconsistent arrays, a barcode given twice, or a negative or
+        non-finite count.
     """
     from ..assemble import read
 

@@ -170,9 +170,10 @@ def read_10x_mtx(
     Raises
     ------
     ~gseio.errors.InputError
-        A missing barcodes or features file, a matrix whose shape fits neither way
-        against them, an entry outside the declared shape, an entry count that differs
-        from the size line, or a negative or non-finite count.
+        A missing barcodes or features file, a barcode given twice or an empty barcode
+        line, a matrix whose shape fits neither way against them, a malformed line, an
+        entry outside the declared shape, an entry count that differs from the size line,
+        or a value that is not a number, negative or non-finite.
     """
     from ..assemble import read
 

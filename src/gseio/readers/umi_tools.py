@@ -20,12 +20,13 @@ import numpy as np
 
 from .. import _open
 from .._options import DType, DuplicateGenes
-from .._piece import GeneBlock, Piece
+from .._piece import GeneBlock, Piece, check_counts
 from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
 from ..errors import FormatError, InvalidValueError
-from ._table import find_layout
+from ._lines import find_unparsable
+from ._table import Layout, decode_column, find_layout, ragged_row
 from .wide_table import read_table_piece
 
 if TYPE_CHECKING:
@@ -41,34 +42,53 @@ def sniff(head: bytes, source: Source) -> float:
     return 1.0 if _LONG_HEADER.match(head.split(b"\n", 1)[0]) else 0.0
 
 
-def _long_piece(body: bytes, gene_first: bool, source: Source, options: ReadOptions) -> Piece:
+def _long_piece(layout: Layout, gene_first: bool, source: Source, options: ReadOptions) -> Piece:
     import pandas as pd
     import pyarrow as pa
     import pyarrow.csv as pacsv
     from scipy import sparse
 
     names = ["gene", "cell", "count"] if gene_first else ["cell", "gene", "count"]
-    try:
-        table = pacsv.read_csv(
-            pa.BufferReader(body),
+
+    def read(count_type: pa.DataType) -> pa.Table:
+        return pacsv.read_csv(
+            pa.BufferReader(layout.body),
             read_options=pacsv.ReadOptions(column_names=names),
             parse_options=pacsv.ParseOptions(delimiter="\t"),
-            convert_options=pacsv.ConvertOptions(column_types={"gene": pa.string(), "cell": pa.string(),
-                                                               "count": pa.float64()}),
-        )  # fmt: skip
-    except pa.ArrowInvalid as e:
-        error = InvalidValueError if "conversion error" in str(e) else FormatError
-        raise error(f"not a valid gene/cell/count table: {e}", path=source) from e
-    counts = table.column("count").to_numpy(zero_copy_only=False)
-    bad = np.flatnonzero(np.isnan(counts) | ~np.isfinite(counts) | (counts < 0))
-    if bad.size:
-        raise InvalidValueError(
-            f"data row {bad[0] + 1}: count {counts[bad[0]]!r} is missing, negative or infinite", path=source
+            convert_options=pacsv.ConvertOptions(
+                column_types={"gene": pa.binary(), "cell": pa.binary(), "count": count_type}
+            ),
         )
-    gene_codes, genes = pd.factorize(np.asarray(table.column("gene").to_pylist(), dtype=object))
-    cell_codes, cells = pd.factorize(np.asarray(table.column("cell").to_pylist(), dtype=object))
-    if (gene_codes < 0).any() or (cell_codes < 0).any():
-        raise FormatError("a row has an empty gene or cell", path=source)
+
+    def where(i: int) -> str:
+        return f"line {layout.line(i)} (gene {genes[i]!r}, cell {cells[i]!r})"
+
+    try:
+        table = read(pa.float64())
+    except pa.ArrowInvalid as e:
+        if "conversion error" not in str(e):
+            raise FormatError(ragged_row(layout, 3) or f"not a gene/cell/count table: {e}", path=source) from e
+        table = read(pa.binary())
+        genes, cells = decode_column(table.column("gene")), decode_column(table.column("cell"))
+        raw = table.column("count").to_pylist()
+        found = find_unparsable(str(e), {2: raw})
+        if found is None:  # pragma: no cover - Arrow refused a value the number pattern accepts
+            raise InvalidValueError(f"a count is not a number: {e}", path=source) from e
+        i = found[1]
+        value = raw[i].decode("utf-8", "replace")
+        raise InvalidValueError(f"{where(i)}: count {value!r} is not a number", path=source) from e
+    genes, cells = decode_column(table.column("gene")), decode_column(table.column("cell"))
+    count_col = table.column("count").combine_chunks()
+    if count_col.null_count:
+        i = int(np.flatnonzero(count_col.is_null().to_numpy(zero_copy_only=False))[0])
+        raise InvalidValueError(f"{where(i)}: the count is missing or NaN", path=source)
+    counts = count_col.to_numpy()
+    check_counts(counts, source, where)
+    empty = np.flatnonzero((genes == "") | (cells == ""))
+    if empty.size:
+        raise FormatError(f"line {layout.line(int(empty[0]))} has an empty gene or cell", path=source)
+    gene_codes, genes = pd.factorize(genes)
+    cell_codes, cells = pd.factorize(cells)
     pairs = pd.Index(cell_codes.astype(np.int64) * len(genes) + gene_codes)
     n_dup = int(pairs.duplicated().sum())
     if n_dup and options.duplicate_genes == "error":
@@ -100,7 +120,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     layout = find_layout(data, source)
     header = [h.strip().lower() for h in layout.header]
     if header in (["gene", "cell", "count"], ["cell", "gene", "count"]):
-        return [_long_piece(layout.body, header[0] == "gene", source, options)]
+        return [_long_piece(layout, header[0] == "gene", source, options)]
     if header[:1] != ["gene"]:
         raise FormatError(
             f"not UMI-tools count output: the header must be 'gene<TAB>cell<TAB>count', 'cell<TAB>gene<TAB>count' "
@@ -132,7 +152,8 @@ def read_umi_tools(
     Raises
     ------
     ~gseio.errors.InputError
-        Another header, ragged rows, or a missing, non-numeric, negative or infinite count.
+        Another header, ragged rows, a cell given twice in the wide layout's header, or a
+        missing, non-numeric, negative or infinite count (the message gives the line).
     """
     from ..assemble import read
 

@@ -40,8 +40,9 @@ from .._source import Source
 from .._unit import Orientation, ReadOptions, Unit
 from ..errors import FormatError
 from ..geo import cell_id_from_name
-from ._labels import decide_orientation
-from ._table import Layout, build_piece, find_layout, is_missing, is_number, parse_table, plan_columns, sample_rows
+from ._labels import CELL_HEADERS, GENE_HEADERS, decide_orientation
+from ._table import Layout, find_layout, is_missing, is_number, parse_table, plan_columns, sample_rows
+from ._table_piece import build_piece
 from .cell_table import GENERIC_VALUE_HEADERS
 
 if TYPE_CHECKING:
@@ -84,13 +85,19 @@ def _looks_wide(head: bytes, source: Source) -> bool:
         return False  # two columns: a per-cell table
     try:
         plan = plan_columns(layout, rows, source)
+        width, values = len(plan.header), plan.values
     except FormatError:
-        return False
-    width = len(plan.header)
+        # a table header ("gene<TAB>...") wider or narrower than a numeric body is still a wide table: the
+        # reader says what is wrong. Its corner must say so (a Matrix Market banner over "1 1 1" is no header)
+        corner = layout.header[0].strip().lower()
+        if not (corner == "" or corner in GENE_HEADERS | CELL_HEADERS):
+            return False
+        width = len(rows[0])
+        values = list(range(1, width))
     full = [r for r in rows if len(r) == width]
     if len(full) < 0.9 * len(rows):
         return False
-    cells = [r[j] for r in full for j in plan.values]
+    cells = [r[j] for r in full for j in values]
     numeric = sum(1 for v in cells if is_number(v))
     return numeric > 0 and numeric + sum(1 for v in cells if is_missing(v)) >= 0.9 * len(cells)
 
@@ -195,7 +202,8 @@ def read_wide_table(
     ------
     ~gseio.errors.InputError
         No header, a header/body width mismatch, ragged rows, a text column that is not a
-        gene annotation, or a missing, non-numeric, negative or infinite value.
+        gene annotation, a cell id given twice, or a missing, non-numeric, negative or
+        infinite value. Messages give the file's line and column.
     """
     from ..assemble import read
 
