@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import tarfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import _open, _registry
 from ._source import Source
 from ._unit import Unit
-from .errors import FormatError, InputError
+from .errors import FormatError, GseioError, InputError
 from .geo import file_stem, gsm_accession, sample_of_path
 
 #: File-name patterns (lower case) that are never expression data, with the reason.
@@ -38,8 +40,9 @@ IGNORED_NAMES: tuple[tuple[tuple[str, ...], str], ...] = (
         "GEO metadata (series matrix, SOFT or MINiML), not counts",
     ),
     (
-        ("*.tar", "*.tar.gz", "*.tgz", "*.tar.bz2", "*.tar.xz"),
-        "archive: read it with read_gse_dir(archive) on its own",
+        ("*.tar", "*.tar.gz", "*.tgz", "*.tar.bz2", "*.tbz2", "*.tar.xz", "*.txz", "*.tar.zst", "*.7z", "*.rar"),
+        "nested archive: never opened; extract it and read the extracted folder (a plain .tar can also be "
+        "read on its own with read_gse_dir)",
     ),
     (
         ("*.json", "*.yaml", "*.yml", "*.log", "*.py", "*.r", "*.rmd", "*.ipynb", "*.sh"),
@@ -67,6 +70,10 @@ def _folder_sources(root: Path) -> tuple[list[Source], list[tuple[str, str]]]:
     sources, ignored = [], []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in [d for d in dirnames if Path(dirpath, d).is_symlink()]:  # os.walk would skip it: say so
+            dirnames.remove(name)
+            rel = Source.file(Path(dirpath, name), root=root).rel
+            ignored.append((rel, "symbolic link to a folder: not followed"))
         for name in filenames:
             path = Path(dirpath, name)
             source = Source.file(path, root=root)
@@ -79,6 +86,27 @@ def _folder_sources(root: Path) -> tuple[list[Source], list[tuple[str, str]]]:
     return sources, ignored
 
 
+_UNSAFE = re.compile(r"^(?:[/\\]|[A-Za-z]:)|(?:^|[/\\])\.\.(?:[/\\]|$)")
+
+
+def _member_problem(member: tarfile.TarInfo) -> str | None:
+    """Why a tar member is never read (unsafe path, link, device, ...), or ``None`` for a regular file."""
+    if _UNSAFE.search(member.name):
+        return "unsafe member path (absolute or with '..'): never read or written"
+    if member.issym() or member.islnk():
+        kind = "symbolic" if member.issym() else "hard"
+        return f"not a regular file ({kind} link to {member.linkname!r}): never followed"
+    if member.ischr() or member.isblk():
+        return "not a regular file (device file): never read"
+    if member.isfifo():
+        return "not a regular file (FIFO): never read"
+    if member.issparse():
+        return "sparse member: cannot be read in place; extract the archive with tar and read the folder"
+    if not member.isfile() and not member.isdir():
+        return "not a regular file: never read"
+    return None
+
+
 def _tar_sources(tar_path: Path) -> tuple[list[Source], list[tuple[str, str]]]:
     if _open.detect_compression(tar_path) != "none":
         raise InputError(
@@ -86,23 +114,46 @@ def _tar_sources(tar_path: Path) -> tuple[list[Source], list[tuple[str, str]]]:
             "uncompressed) or extract it and read the folder",
             path=tar_path,
         )
-    sources, ignored = [], []
+    found: dict[str, Source] = {}
+    ignored: list[tuple[str, str]] = []
+    members: list[tarfile.TarInfo] = []
+    cut_short = False
     try:
         with tarfile.open(tar_path, mode="r:") as tar:
-            for member in tar:
-                name = member.name
-                parts = PurePosixPath(name).parts
-                if name.startswith("/") or ".." in parts:
-                    ignored.append((name, "unsafe member path (absolute or with '..'): never read or written"))
-                elif member.isdir():
-                    continue
-                elif not member.isfile():
-                    ignored.append((name, "not a regular file (link or device): never followed"))
-                else:
-                    sources.append(Source(path=tar_path, rel=name, offset=member.offset_data, size=member.size))
+            try:
+                members.extend(tar)
+            except tarfile.ReadError:  # "unexpected end of data": the members listed so far are kept
+                if not members:
+                    raise
+                cut_short = True
+            end = tar.offset
     except tarfile.TarError as e:
         raise FormatError(f"not a readable tar archive: {e}", path=tar_path) from e
-    return sources, ignored
+    size = tar_path.stat().st_size
+    for member in members:
+        if (problem := _member_problem(member)) is not None:
+            ignored.append((member.name, problem))
+        elif member.isfile():  # directories are not reported
+            if member.name in found:  # as extraction would, the later copy wins
+                ignored.append((member.name, "listed again later in the archive: the later copy is read"))
+            found[member.name] = Source(tar_path, member.name, offset=member.offset_data, size=member.size)
+            cut_short |= member.offset_data + member.size > size
+    if cut_short or _damaged_tail(tar_path, end, size):
+        last = members[-1].name if members else "its start"
+        ignored.append((tar_path.name, f"the archive is cut short or damaged after {last}: later members, if "
+                        "any, are missing, and a member cut short fails to read; download it again"))  # fmt: skip
+    return list(found.values()), ignored
+
+
+def _damaged_tail(tar_path: Path, end: int, size: int) -> bool:
+    """Whether the end-of-archive zeros after the last member are missing or not zeros.
+
+    ``tarfile`` silently stops at a header cut short or damaged: this tells it apart.
+    """
+    with open(tar_path, "rb") as fh:
+        fh.seek(end)
+        tail = fh.read(min(size - end, 1 << 20))
+    return len(tail) < 512 or bool(tail.strip(b"\x00"))
 
 
 def list_sources(path: Path, *, pattern: str | None = None) -> tuple[list[Source], list[tuple[str, str]]]:
@@ -169,7 +220,10 @@ def plan_units(sources: list[Source], *, format: str | None = None) -> Plan:
         try:
             name = format if format is not None else _registry.detect_format(source)
         except InputError as e:
-            plan.failures.append((source, e))
+            if format is None and (reason := archive_reason(source)) is not None:
+                plan.ignored.append((source.rel, reason))  # archives are reported, never followed
+            else:
+                plan.failures.append((source, e))
             continue
         spec = _registry.get_format(name)
         if spec.kind == "qc":
@@ -181,6 +235,34 @@ def plan_units(sources: list[Source], *, format: str | None = None) -> Plan:
     plan.units = _distinct_samples(sorted(plan.units, key=lambda u: u.name))
     plan.ignored.sort()
     return plan
+
+
+def archive_reason(source: Source) -> str | None:
+    """Why a file no reader recognised is an archive gseio does not open, or ``None``.
+
+    A zip of several files, or a tar, 7-Zip or RAR archive (compressed or not, whatever
+    its name) is set aside with this reason: archives inside the input are never followed.
+    """
+    try:
+        kind = _open.detect_compression(source)
+        if kind == "zip":
+            with source.open() as raw, zipfile.ZipFile(raw) as zf:
+                n = sum(not info.is_dir() for info in zf.infolist())
+            if n != 1:
+                return f"zip archive of {n} files (not one zipped file): never opened; unzip it and read the files"
+        with _open.open_decompressed(source) as fh:
+            head = fh.read(512)
+    except (GseioError, OSError, ValueError, RuntimeError, NotImplementedError, zipfile.BadZipFile):
+        return None  # not an archive that can be told: the caller's error stands
+    packed = "" if kind == "none" else f" ({kind}-compressed)"
+    for found, what in (
+        (head[257:262] == b"ustar", "tar"),
+        (head.startswith(b"7z\xbc\xaf\x27\x1c"), "7-Zip"),
+        (head.startswith(b"Rar!\x1a\x07"), "RAR"),
+    ):
+        if found:
+            return f"{what} archive{packed}: never opened; extract it and read the extracted folder"
+    return None
 
 
 def _distinct_samples(units: list[Unit]) -> list[Unit]:

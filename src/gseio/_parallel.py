@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
@@ -24,7 +25,8 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T], *, n_jobs: int) -> Gen
     """``map(fn, items)`` on ``n_jobs`` threads, in order, with a bounded number of results in flight.
 
     Decompression (ISA-L, zlib) and Arrow's parser release the GIL, so threads overlap the heavy
-    work without copying pieces between processes.
+    work without copying pieces between processes. Each task runs in a copy of the caller's
+    context, so that context variables (e.g. :func:`gseio._open.expansion_limit`) reach the threads.
     """
     if n_jobs == 1:
         yield from map(fn, items)
@@ -34,7 +36,8 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T], *, n_jobs: int) -> Gen
         pending: deque[Future[R]] = deque()
         try:
             for item in items:
-                pending.append(pool.submit(fn, item))
+                # a copy per task: one context cannot be entered by two threads at once
+                pending.append(pool.submit(contextvars.copy_context().run, fn, item))
                 if len(pending) >= window:
                     yield pending.popleft().result()
             while pending:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from . import _open
+from . import _open, _warn
 from ._source import Source
-from .errors import AmbiguousFormatError, EmptyFileError, GseioWarning, UnknownFormatError
+from .errors import AmbiguousFormatError, EmptyFileError, UnknownFormatError
 
 if TYPE_CHECKING:
     from ._piece import Piece
@@ -144,13 +143,15 @@ def detect_format(path: str | os.PathLike[str] | Source, *, head: bytes | None =
     AmbiguousFormatError
         Several readers recognise it equally surely; pass ``format=`` to choose.
     ~gseio.errors.CorruptFileError
-        The file cannot be read or decompressed.
+        The file cannot be read or decompressed, or it is an HTML page (a failed download).
     """
     source = _open.as_source(path)
     if head is None:
         head = _open.read_bytes(source, limit=SNIFF_BYTES)
     if not head:
         raise EmptyFileError("the file is empty", path=source)
+    if _open.looks_like_html(head):  # a failed download: say so, not "unknown format"
+        raise _open.html_error(source, compressed=_open.detect_compression(source) != "none")
     scores = sniff_scores(source, head)
     if not scores:
         known = ", ".join(s.name for s in all_formats() if s.kind != "qc")
@@ -174,8 +175,6 @@ def _safe_sniff(spec: FormatSpec, head: bytes, source: Source) -> float:
     try:
         score = spec.sniff(head, source)  # type: ignore[misc]
     except Exception as e:  # a sniffer bug must not break detection of other formats
-        warnings.warn(
-            f"{source}: the {spec.name} sniffer failed ({e!r}); treated as no match", GseioWarning, stacklevel=3
-        )
+        _warn.warn(f"{source}: the {spec.name} sniffer failed ({e!r}); treated as no match", stacklevel=3)
         return 0.0
     return float(score)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ._open import DEFAULT_MAX_EXPANSION, check_ratio
 from ._options import DuplicateGenes
 from ._source import Source
 
@@ -64,6 +65,10 @@ class ReadOptions:
         STAR ``ReadsPerGene.out.tab``: which count column; ``"auto"`` uses the usual rule.
     tx2gene
         A transcript-to-gene table or a GTF, to summarise transcript-level quantifications.
+    max_expansion
+        Refuse a compressed file that expands to more than this many times its size (and to more
+        than 64 MiB) as a decompression bomb; None (CLI: none) lifts the limit. Default 1000: about
+        twice what the most compressible real count tables reach (gzip cannot pass ~1030).
     cache
         Internal: gene columns seen before in this build (shared across threads).
     """
@@ -74,4 +79,9 @@ class ReadOptions:
     genome: str | None = None
     strandedness: Strandedness = "auto"
     tx2gene: Path | None = None
+    max_expansion: float | None = DEFAULT_MAX_EXPANSION
     cache: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # checked here, before any file is read; the command line passes it as text ("500", "none")
+        object.__setattr__(self, "max_expansion", check_ratio(self.max_expansion))

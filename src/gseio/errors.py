@@ -12,6 +12,8 @@ import os
 __all__ = [
     "AmbiguousFormatError",
     "CorruptFileError",
+    "DecompressionBombError",
+    "DuplicateInputError",
     "EmptyFileError",
     "FormatError",
     "GseioError",
@@ -56,6 +58,17 @@ class CorruptFileError(InputError):
     """The input file cannot be read: truncated or corrupt compression, unreadable bytes."""
 
 
+class DecompressionBombError(CorruptFileError):
+    """A compressed input expands far beyond what real count tables do.
+
+    Raised while the file is decompressed, as soon as it passes the limit (so the
+    expanded bytes never pile up in memory): more than ``max_expansion`` times its
+    compressed size, and more than a floor below which nothing is refused. Either a
+    decompression bomb, or data that compresses unusually well: then raise the limit
+    with ``max_expansion=`` (``--max-expansion``), or pass ``None`` to lift it.
+    """
+
+
 class FormatError(InputError):
     """The input file's content does not have the layout its format requires."""
 
@@ -78,6 +91,10 @@ class MixedInputError(InputError):
 
 class TemplateError(InputError):
     """A template folder is incomplete or its files disagree with each other."""
+
+
+class DuplicateInputError(InputError):
+    """Two inputs hold the same bytes under different names (the same file twice)."""
 
 
 class OutputError(GseioError):

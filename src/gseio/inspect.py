@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import _registry
+from . import _open, _registry
 from ._parallel import ordered_map, resolve_jobs
 from ._unit import ReadOptions, Unit
 from .assemble import _reader_options, plan_input
@@ -75,8 +75,9 @@ def inspect_input(
     options = _reader_options("sum", reader_options)
     plan = plan_input(Path(path), pattern=pattern, format=format)
     if read:
-        units = list(ordered_map(lambda u: _describe(u, options), plan.units,
-                                 n_jobs=resolve_jobs(n_jobs, len(plan.units))))  # fmt: skip
+        with _open.expansion_limit(options.max_expansion):
+            units = list(ordered_map(lambda u: _describe(u, options), plan.units,
+                                     n_jobs=resolve_jobs(n_jobs, len(plan.units))))  # fmt: skip
     else:
         units = [_entry(u) for u in plan.units]
     return {

@@ -16,7 +16,7 @@ from typing import Any
 from .. import _open
 from .._source import Source
 from .._version import __version__
-from ..errors import EmptyFileError, FormatError, InputError
+from ..errors import CorruptFileError, EmptyFileError, FormatError, InputError
 from .gtf import _sniff
 
 logger = logging.getLogger(__name__)
@@ -169,6 +169,8 @@ def _check_gtf(path: Path, url: str) -> None:
                 pass
     except (FormatError, EmptyFileError) as e:
         raise FormatError(f"the downloaded file is not a GTF: {e.reason}", path=url) from e
+    except CorruptFileError as e:
+        raise InputError(f"the downloaded file is corrupt or truncated: {e.reason}", path=url) from e
     except _open._GZIP_ERRORS as e:
         raise InputError(f"the downloaded file is corrupt or truncated: {e!r}", path=url) from e
     if kind != "gtf":
