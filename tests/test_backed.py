@@ -84,7 +84,7 @@ def test_indices_become_64_bit_past_2_to_the_31_non_zeros(tmp_path, monkeypatch)
     src = tmp_path / "in"
     src.mkdir()
     for i in range(4):
-        (src / f"c{i}.txt").write_text("".join(f"G{j}\t{j + 1}\n" for j in range(40)))
+        (src / f"c{i}.txt").write_text("".join(f"G{j}\t{j + 1 + i}\n" for j in range(40)))
     memory = gseio.read_gse_dir(src)
     _same(gseio.read_gse_dir(src, backed=tmp_path / "big.h5ad", n_jobs=1), memory)
     with h5py.File(tmp_path / "big.h5ad", "r") as f:

@@ -7,6 +7,7 @@ import pytest
 import scipy.io
 
 import gseio
+from conftest import distinct_copy
 from gseio.assemble import plan_input
 from gseio.errors import FormatError
 from gseio.readers.bustools import read_bustools
@@ -50,11 +51,10 @@ def test_read_gse_dir_with_geo_names_and_missing_genes(realdata, tmp_path):
 
 
 def test_generic_names_in_sample_folders(realdata, tmp_path):
-    for sample in ("GSM1_liver", "GSM2_lung"):
+    for tag, sample in enumerate(("GSM1_liver", "GSM2_lung")):
         for name in ("spliced.mtx", "spliced.barcodes.txt", "spliced.genes.txt"):
             target = tmp_path / sample / "counts_unfiltered" / name.replace("spliced", "cells_x_genes")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(realdata / FOLDER / name, target)
+            distinct_copy(realdata / FOLDER / name, target, tag)
     adata = gseio.read_gse_dir(tmp_path)
     assert adata.obs["sample"].unique().tolist() == ["GSM1", "GSM2"]
     assert adata.obs_names.is_unique

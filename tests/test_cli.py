@@ -35,7 +35,7 @@ def test_build_demo_writes_template_and_h5ad_with_summary(runner, demo_dir, tmp_
     out = tmp_path / "out"
     result = runner.invoke(main, ["build", str(demo_dir), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == sorted([*RAW_FILES, "GSE_demo_RAW.h5ad"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*RAW_FILES, "GSE_demo_RAW.h5ad", "build_report.json"])
     expected = gseio.read_gse_dir(demo_dir)
     h5 = ad.read_h5ad(out / "GSE_demo_RAW.h5ad")
     assert (h5.X != expected.X).nnz == 0
@@ -173,7 +173,9 @@ def test_small_memory_budget_builds_out_of_core_with_the_same_outputs(runner, de
     b = ad.read_h5ad(tmp_path / "mem" / "GSE_demo_RAW.h5ad")
     assert (a.X != b.X).nnz == 0
     assert a.obs.equals(b.obs)
-    assert sorted(p.name for p in (tmp_path / "ooc").iterdir()) == sorted([*RAW_FILES, "GSE_demo_RAW.h5ad"])
+    assert sorted(p.name for p in (tmp_path / "ooc").iterdir()) == sorted(
+        [*RAW_FILES, "GSE_demo_RAW.h5ad", "build_report.json"]
+    )
     bad = runner.invoke(main, ["build", str(demo_dir), "-o", str(tmp_path / "x"), "--max-memory", "lots"])
     assert bad.exit_code == 2
     assert "not a size" in bad.output

@@ -60,4 +60,4 @@ def test_killed_build_resumes_and_equals_a_clean_build(tmp_path):
     a, b = ad.read_h5ad(out / "GSE1_RAW.h5ad"), ad.read_h5ad(tmp_path / "clean" / "GSE1_RAW.h5ad")
     assert (a.X != b.X).nnz == 0
     assert a.obs.equals(b.obs)
-    assert sorted(p.name for p in out.iterdir()) == sorted([*RAW_FILES, "GSE1_RAW.h5ad"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*RAW_FILES, "GSE1_RAW.h5ad", "build_report.json"])

@@ -61,7 +61,9 @@ def test_auto_rule(forward, reverse, choice):
 
 def test_read_gse_dir(realdata, tmp_path):
     shutil.copy(realdata / STAR, tmp_path)
-    shutil.copy(realdata / STAR, tmp_path / "GSM1_other_ReadsPerGene.out.tab")
+    # a second sample: the same counts with a trailing blank line (identical bytes would be a duplicate)
+    other = (realdata / STAR).read_bytes() + b"\n"
+    (tmp_path / "GSM1_other_ReadsPerGene.out.tab").write_bytes(other)
     adata = gseio.read_gse_dir(tmp_path, strandedness="reverse")
     assert adata.shape == (2, 57773)
     assert sorted(adata.obs["cell"]) == ["ERR458837_subsamp_1", "other"]

@@ -12,6 +12,7 @@ import scipy.io
 from scipy import sparse
 
 import gseio
+from conftest import distinct_copy
 from gseio.assemble import plan_input
 from gseio.errors import FormatError, InvalidValueError
 from gseio.readers.tenx_mtx import read_10x_mtx
@@ -129,8 +130,8 @@ def _copy(src: Path, dst: Path) -> Path:
 
 def test_series_level_shared_features_file(realdata, tmp_path):
     geo = realdata / GEO
-    for gsm in ("GSM1", "GSM2"):
-        _copy(geo / "GSM7022367_1_matrix.mtx.gz", tmp_path / f"{gsm}_matrix.mtx.gz")
+    for tag, gsm in enumerate(("GSM1", "GSM2")):
+        distinct_copy(geo / "GSM7022367_1_matrix.mtx.gz", tmp_path / f"{gsm}_matrix.mtx.gz", tag)
         _copy(geo / "GSM7022367_1_barcodes.tsv.gz", tmp_path / f"{gsm}_barcodes.tsv.gz")
     _copy(geo / "GSM7022367_1_features.tsv.gz", tmp_path / "GSE123_features.tsv.gz")
     plan = plan_input(tmp_path)
@@ -240,9 +241,9 @@ def test_large_matrix_reads_exactly(tmp_path):
 
 
 def test_sample_from_an_enclosing_gsm_folder(realdata, tmp_path):
-    for gsm in ("GSM1_A", "GSM2_B"):
+    for tag, gsm in enumerate(("GSM1_A", "GSM2_B")):
         for path in (realdata / FOLDERS[0]).iterdir():
-            _copy(path, tmp_path / gsm / "filtered_feature_bc_matrix" / path.name)
+            distinct_copy(path, tmp_path / gsm / "filtered_feature_bc_matrix" / path.name, tag)
     adata = gseio.read_gse_dir(tmp_path)
     assert adata.obs["sample"].unique().tolist() == ["GSM1", "GSM2"]
     assert adata.obs["source_file"].unique().tolist() == [

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .readers.tenx_mtx import read_10x_mtx
     from .readers.umi_tools import read_umi_tools
     from .readers.wide_table import read_wide_table
+    from .report import build_report, check_outputs
 
 _LAZY = {
     "read_gse_dir": ".assemble",
@@ -68,12 +69,16 @@ _LAZY = {
     "read_gct": ".readers.gct",
     "read_loom": ".readers.loom",
     "read_h5ad_file": ".readers.h5ad",
+    "build_report": ".report",
+    "check_outputs": ".report",
 }
 
 _MODULES = {"errors", "genes", "pp"}  # submodules served as such, not functions from them
 
 __all__ = [
     "__version__",
+    "build_report",
+    "check_outputs",
     "detect_format",
     "errors",
     "genes",

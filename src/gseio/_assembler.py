@@ -7,18 +7,16 @@ and concatenated once, in :meth:`Assembler.finish`.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from . import _genes, _memory
+from . import _genes, _memory, _warn
 from ._options import DType, GeneIds, GeneOrder
 from ._piece import GeneBlock, Piece
-from .errors import GseioWarning
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -79,6 +77,11 @@ class Assembler:
     def n_cells(self) -> int:
         """Cells added so far."""
         return len(self._cells)
+
+    @property
+    def n_genes(self) -> int:
+        """Distinct genes seen so far."""
+        return len(self._gene_pos)
 
     def _global_positions(self, block: GeneBlock, unit: str) -> np.ndarray:
         positions = self._maps.get(block.key)
@@ -230,15 +233,21 @@ class Assembler:
         varm = {"gene_lists": self._gene_lists(len(names), rank)}
         return ad.AnnData(X=X, obs=self._obs(), var=self._var_frame(names, order), varm=varm)
 
-    def finish_backed(self, *, gene_order: GeneOrder = "first_seen", uns: dict[str, Any]) -> AnnData:
-        """Complete the file the rows were streamed to and open it backed (read-only)."""
+    def finish_backed(
+        self, *, gene_order: GeneOrder = "first_seen", uns: dict[str, Any] | Callable[[], dict[str, Any]]
+    ) -> AnnData:
+        """Complete the file the rows were streamed to and open it backed (read-only).
+
+        ``uns`` may be a function, called once ``obs`` and ``var`` are made.
+        """
         import anndata as ad
 
         if self._sink is None:
             raise RuntimeError("finish_backed() needs an Assembler made with a sink")
         names, order, rank = self._gene_order(gene_order)
+        obs, var = self._obs(), self._var_frame(names, order)  # (their warnings go into the report)
         path = self._sink.finish(
-            n_cols=len(names), obs=self._obs(), var=self._var_frame(names, order), uns=uns, rank=rank,
+            n_cols=len(names), obs=obs, var=var, uns=uns() if callable(uns) else uns, rank=rank,
             varm={"gene_lists": self._gene_lists(len(names), rank)},
         )  # fmt: skip
         return ad.read_h5ad(path, backed="r")
@@ -285,10 +294,9 @@ def _make_unique(names: pd.Index) -> pd.Index:
     from anndata.utils import make_index_unique
 
     n_dup = int(names.duplicated().sum())
-    warnings.warn(
+    _warn.warn(
         f"{n_dup} cell names are repeated even with their sample prefixed; suffixes '-1', '-2', ... "
         "were appended (see obs['cell'] and obs['source_file'] for the originals)",
-        GseioWarning,
         stacklevel=4,
     )
     return make_index_unique(names)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,43 +83,10 @@ def manifest_table(manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@contextlib.contextmanager
-def staging_folder(outdir: Path) -> Iterator[Path]:
-    """A hidden folder inside ``outdir`` for outputs being written; always removed afterwards."""
-    import os
-
-    outdir.mkdir(parents=True, exist_ok=True)
-    for stale in outdir.glob(".gseio-staging-*"):  # left by a build that was killed
-        pid = stale.name.split("-")[2]
-        if pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    staging = outdir / f".gseio-staging-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    staging.mkdir()
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process still runs (a staging folder named after it may be in use)."""
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
 def write_outputs(
-    adata: Any, staging: Path, outdir: Path, h5ad_name: str, *, tpm: bool = False, gene_table: Any = None
+    adata: Any, staging: Path, h5ad_name: str, *, tpm: bool = False, gene_table: Any = None
 ) -> list[Path]:
-    """Write the outputs into ``staging`` (the h5ad is there already for a backed build), then move them."""
-    import os
-
+    """Write the outputs into ``staging`` (the h5ad is there already for a backed build)."""
     from .export.h5ad import write_h5ad
     from .export.template import write_template
 
@@ -131,10 +94,43 @@ def write_outputs(
     staged.append(staging / h5ad_name if adata.isbacked else write_h5ad(adata, staging / h5ad_name))
     if adata.isbacked:
         adata.file.close()  # the file moves next
-    finals = [outdir / p.name for p in staged]
-    for src, dst in zip(staged, finals, strict=True):
-        os.replace(src, dst)
-    return finals
+    return staged
+
+
+def checked_report(adata: Any, staging: Path, h5ad_name: str, outputs: list[Path]) -> dict[str, Any]:
+    """The build report, with the conservation check of the staged outputs (re-read from disk).
+
+    Raises :class:`~gseio.report.ConservationError` (after writing the failed report to
+    ``staging``) when the outputs do not hold the cells and counts that were read.
+    """
+    from .report import REPORT_NAME, ConservationError, build_report, check_outputs, write_build_report
+
+    report = build_report(adata)
+    report["outputs"] = [{"file": p.name, "bytes": p.stat().st_size} for p in outputs]
+    try:
+        report["conservation"] = check_outputs(report, h5ad=staging / h5ad_name, template=staging)
+    except ConservationError as e:
+        report["conservation"] = getattr(e, "section", {"ok": False, "problems": [str(e)]})
+        write_build_report(report, staging / REPORT_NAME)
+        raise
+    write_build_report(report, staging / REPORT_NAME)
+    return report
+
+
+def previous_outputs(outdir: Path) -> set[str]:
+    """The outputs a previous build left in ``outdir`` (from its report), which a new build replaces."""
+    import json
+
+    from .export.template import RAW_FILES, TPM_FILES
+    from .report import REPORT_NAME
+
+    names = {*RAW_FILES, *TPM_FILES, REPORT_NAME}
+    try:
+        report = json.loads((outdir / REPORT_NAME).read_text(encoding="utf-8"))
+        names.update(str(o["file"]) for o in report.get("outputs", []) if "/" not in str(o["file"]))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+    return names
 
 
 _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9, "T": 1e12, "TB": 1e12,

@@ -16,13 +16,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 
-from . import _backed, _registry
+from . import _backed, _open, _registry, _warn
 from ._assembler import Assembler
 from ._options import DType, DuplicateGenes, GeneIds, GeneOrder, OnError
 from ._parallel import ordered_map, resolve_jobs
@@ -30,7 +30,8 @@ from ._piece import Piece, exact_in_float32
 from ._source import Source
 from ._unit import ReadOptions, Unit
 from ._version import __version__
-from .errors import InputError, MixedInputError, OutputError
+from .errors import DuplicateInputError, InputError, MixedInputError, OutputError
+from .report import Recorder, UnitStats, checksum
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -107,20 +108,21 @@ def assemble_units(
     _check_mixing(units, set(), allow_mixed=allow_mixed, where=input_path)
     skipped: list[tuple[str, str]] = []
     # files no reader recognised fail in path order among the units, as read errors do
-    items: list[Unit | InputError] = [u for _, u in sorted([(u.name, u) for u in units] + [
-        (source.rel, error) for source, error in failures], key=lambda pair: pair[0])]  # fmt: skip
+    keyed = [(u.name, u) for u in units] + [(source.rel, _Failure(source, error)) for source, error in failures]
+    items: list[Unit | _Failure] = [u for _, u in sorted(keyed, key=lambda pair: pair[0])]
     options = replace(options, cache=GeneBlockCache())
     if backed is not None and Path(backed).exists():
         raise OutputError("exists already; remove it or choose another file for backed=", path=backed)
     sink = None if backed is None else _backed.BackedWriter(Path(backed), dtype=dtype)
     try:
-        return _assemble(
-            items, failures, sink, None if cache_dir is None else UnitCache(cache_dir),
-            input_path=input_path, options=options, gene_order=gene_order, dtype=dtype,
-            on_error=on_error, progress=progress, n_jobs=n_jobs, allow_mixed=allow_mixed, ignored=ignored,
-            user_options=user_options, skipped=skipped, started=started, gene_ids=gene_ids,
-            gene_table=gene_table,
-        )  # fmt: skip
+        with _warn.recording() as warned, _open.expansion_limit(options.max_expansion):
+            return _assemble(
+                items, sink, None if cache_dir is None else UnitCache(cache_dir), warned,
+                input_path=input_path, options=options, gene_order=gene_order, dtype=dtype,
+                on_error=on_error, progress=progress, n_jobs=n_jobs, allow_mixed=allow_mixed, ignored=ignored,
+                user_options=user_options, skipped=skipped, started=started, gene_ids=gene_ids,
+                gene_table=gene_table,
+            )  # fmt: skip
     except BaseException:
         if sink is not None:
             sink.abort()
@@ -128,10 +130,10 @@ def assemble_units(
 
 
 def _assemble(
-    items: list[Unit | InputError],
-    failures: Sequence[tuple[Source, InputError]],
+    items: list[Unit | _Failure],
     sink: _backed.BackedWriter | None,
     unit_cache: UnitCache | None,
+    warned: list[str],
     *,
     input_path: Path,
     options: ReadOptions,
@@ -153,25 +155,27 @@ def _assemble(
     if "anndata" not in sys.modules:  # import it while the readers work, not after them (~0.25 s)
         threading.Thread(target=importlib.import_module, args=("anndata",), daemon=True).start()
     assembler = Assembler(sink, gene_ids=gene_ids, gene_table=gene_table)
+    recorder = Recorder(input_path, warnings=warned)
 
     from_cache: list[str] = []
 
-    def read_one(unit: Unit | InputError) -> list[Piece] | InputError:
-        if isinstance(unit, InputError):
-            return unit
-        if unit_cache is not None and (cached := unit_cache.get(unit, options)) is not None:
-            from_cache.append(unit.name)  # list.append is atomic: safe from the reader threads
-            return cached
+    def read_one(item: Unit | _Failure) -> _Outcome:
+        if isinstance(item, _Failure):
+            return _Outcome(None, item.error, _checksums({"data": item.source}))
+        checksums = _checksums(item.sources)
+        if unit_cache is not None and (cached := unit_cache.get(item, options)) is not None:
+            from_cache.append(item.name)  # list.append is atomic: safe from the reader threads
+            return _Outcome(cached, None, checksums, UnitStats.of(cached))
         try:
-            pieces = _registry.get_format(unit.format).read_unit(unit, options)
+            pieces = _registry.get_format(item.format).read_unit(item, options)
         except InputError as e:
-            return e
+            return _Outcome(None, e, checksums)
         for piece in pieces:  # integers below 2**24 are exact in float32: half the memory
             if piece.data.dtype != np.float32 and exact_in_float32(piece.data):
                 piece.data = piece.data.astype(np.float32)
         if unit_cache is not None:
-            unit_cache.put(unit, options, pieces)
-        return pieces
+            unit_cache.put(item, options, pieces)
+        return _Outcome(pieces, None, checksums, UnitStats.of(pieces))
 
     read_units: list[Unit] = []
     notes: list[str] = []
@@ -179,25 +183,37 @@ def _assemble(
     results = ordered_map(read_one, items, n_jobs=resolve_jobs(n_jobs, len(items)))
     bar = tqdm(zip(items, results, strict=True), total=len(items), desc="reading", unit="unit",
                disable=not progress, dynamic_ncols=True)  # fmt: skip
-    for unit, result in bar:
-        if isinstance(result, InputError):
+    for item, outcome in bar:
+        error = outcome.error
+        if error is None and isinstance(item, Unit) and outcome.stats is not None:
+            error = _duplicate(recorder, item, outcome)
+        if error is not None:
             if on_error == "raise":
                 results.close()
-                raise result
-            name = unit.name if isinstance(unit, Unit) else _rel_name(unit, failures)
-            logger.warning("skipped %s: %s", name, result.reason)
-            skipped.append((name, f"{type(result).__name__}: {result.reason}"))
+                raise error
+            source = item.source if isinstance(item, _Failure) else item.main
+            name = item.name if isinstance(item, Unit) else source.rel
+            logger.warning("skipped %s: %s", name, error.reason)
+            reason = f"{type(error).__name__}: {error.reason}"
+            skipped.append((name, reason))
+            sources = item.sources if isinstance(item, Unit) else {"data": source}
+            recorder.skipped(name, item.format if isinstance(item, Unit) else None, sources, outcome.checksums,
+                             reason)  # fmt: skip
+            outcome.pieces = None
             continue
-        read_units.append(unit)
-        notes.append(json.dumps({k: v for p in result for k, v in p.notes.items()}, sort_keys=True))
-        for piece in result:
+        assert isinstance(item, Unit)
+        assert outcome.pieces is not None
+        assert outcome.stats is not None
+        read_units.append(item)
+        note = json.dumps({k: v for p in outcome.pieces for k, v in p.notes.items()}, sort_keys=True)
+        notes.append(note)
+        recorder.read(item, outcome.checksums, outcome.stats, note)
+        for piece in outcome.pieces:
             values.add(piece.values)
-            assembler.add(piece, sample=unit.sample, source_file=unit.name)
-        # the assembler copied what it needs: empty the list (the progress bar and zip still hold
-        # it until the next unit is ready) so that the piece's arrays are freed now
-        result.clear()
-        piece = None
-    # the progress bar's zip holds the last (unit, result) pair: let it go before the final copy
+            assembler.add(piece, sample=item.sample, source_file=item.name)
+        # the assembler copied what it needs: drop the pieces now (the progress bar and zip still
+        # hold the outcome until the next unit is ready)
+        outcome.pieces = piece = None
     del bar, results
     _check_mixing(read_units, values, allow_mixed=allow_mixed, where=input_path)
     if assembler.n_cells == 0 and skipped:
@@ -217,15 +233,65 @@ def _assemble(
     )
     provenance["units_from_cache"] = len(from_cache)
     provenance["genes"] = assembler.gene_report()
+    recorder.ignored(list(ignored))
+
+    def uns() -> dict[str, Any]:  # made last: the warnings of finishing are in the report too
+        report = recorder.finish(n_genes=assembler.n_genes, gene_report=provenance["genes"],
+                                 options=dict(provenance["options"]))  # fmt: skip
+        return {"gseio": {**provenance, "build_report": json.dumps(report)}}
+
     if sink is not None:
-        return assembler.finish_backed(gene_order=gene_order, uns={"gseio": provenance})
+        return assembler.finish_backed(gene_order=gene_order, uns=uns)
     adata = assembler.finish(gene_order=gene_order, dtype=dtype)
-    adata.uns["gseio"] = provenance
+    adata.uns.update(uns())
     return adata
 
 
-def _rel_name(error: InputError, failures: Sequence[tuple[Source, InputError]]) -> str:
-    return next(source.rel for source, e in failures if e is error)
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """A file planning could not identify: it fails in path order among the units, as read errors do."""
+
+    source: Source
+    error: InputError
+
+    @property
+    def format(self) -> None:
+        return None
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What a reader thread hands back for one item: pieces or an error, and the files' checksums."""
+
+    pieces: list[Piece] | None
+    error: InputError | None
+    checksums: dict[str, tuple[int, str]]
+    stats: UnitStats | None = None
+
+
+def _checksums(sources: dict[str, Source]) -> dict[str, tuple[int, str]]:
+    """Size and SHA-256 per role; a file that cannot be read has none (its reader says why)."""
+    out = {}
+    for role, source in sources.items():
+        try:
+            out[role] = checksum(source)
+        except OSError:
+            continue
+    return out
+
+
+def _duplicate(recorder: Recorder, unit: Unit, outcome: _Outcome) -> DuplicateInputError | None:
+    """An error when ``unit``'s main file has the bytes of a unit read before (the same file twice)."""
+    role = "data" if "data" in unit.sources else "matrix" if "matrix" in unit.sources else next(iter(unit.sources))
+    assert outcome.stats is not None
+    earlier = recorder.duplicate_of(outcome.checksums, role, outcome.stats)
+    if earlier is None:
+        return None
+    return DuplicateInputError(
+        f"holds the same bytes as {earlier} (SHA-256 {outcome.checksums[role][1][:16]}...): the same file under "
+        "two names? Remove one, or pass on_error='skip' to keep the first only",
+        path=unit.main,
+    )
 
 
 def _provenance(

@@ -10,6 +10,7 @@ Heavy libraries are imported inside the commands so that ``--help`` answers at o
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -20,11 +21,12 @@ import click
 
 from ._cli_support import (
     build_summary,
+    checked_report,
     default_budget,
     manifest_table,
     output_stem,
     parse_size,
-    staging_folder,
+    previous_outputs,
     stored_values,
     write_outputs,
 )
@@ -87,10 +89,23 @@ def _reader_options(command: F) -> F:
             kwargs.update(is_flag=True, default=False, show_default=False)
         elif Path in get_args(hint):
             kwargs.update(type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+        elif float in get_args(hint):  # a number, or "none" for no limit
+            kwargs.update(type=str, default=None, metavar="NUMBER|none", callback=_number_or_none)
         else:
             kwargs.update(type=str, default=None)
         command = click.option(flag, field.name, **kwargs)(command)
     return command
+
+
+def _number_or_none(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None or value.strip().lower() == "none":
+        return value
+    try:
+        if float(value) > 0:
+            return value
+    except ValueError:
+        pass
+    raise click.BadParameter(f"{value!r} is not a positive number or 'none'")
 
 
 def _fail(error: Exception) -> None:
@@ -221,7 +236,9 @@ def build(
     """
     from .assemble import estimate_matrix_bytes, read_gse_dir
     from .errors import GseioError, OutputError
+    from .export._publish import publish, staging_folder
     from .export.template import RAW_FILES, TPM_FILES
+    from .report import REPORT_NAME, ConservationError
 
     started = time.perf_counter()
     name = name or output_stem(input_dir)
@@ -267,7 +284,18 @@ def build(
 
                 lengths = None if table is None else table["length"]
                 pp.tpm(adata, protocol=protocol, lengths=lengths, missing_length=missing_length)  # type: ignore[arg-type]
-            outputs = write_outputs(adata, staging, outdir, h5ad_name, tpm=tpm, gene_table=table)
+            staged = write_outputs(adata, staging, h5ad_name, tpm=tpm, gene_table=table)
+            try:
+                checked_report(adata, staging, h5ad_name, staged)
+            except ConservationError:
+                failed = outdir / f"{REPORT_NAME[: -len('.json')]}.failed.json"
+                outdir.mkdir(parents=True, exist_ok=True)
+                os.replace(staging / REPORT_NAME, failed)
+                raise
+            produced = [p.name for p in staged] + [REPORT_NAME]
+            publish(staging, outdir, produced=produced, drop={*previous_outputs(outdir), CACHE_FOLDER},
+                    last=REPORT_NAME)  # fmt: skip
+            outputs = [outdir / name for name in produced]
         if resume:  # complete: the parsed units are not needed any more
             from ._cache import UnitCache
 

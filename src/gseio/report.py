@@ -1,0 +1,312 @@
+"""The build report: every input file accounted for, and the outputs checked against it.
+
+A build records, for every input file, its format, unit, checksum and status
+(``read``, ``skipped: reason`` or ``ignored: reason``), and for every unit read its
+cells, genes, non-zeros and total counts. The report is kept in
+``adata.uns["gseio"]["build_report"]`` (as JSON text) and ``gseio build`` writes it to
+``build_report.json`` next to its outputs, after checking that the outputs hold exactly
+the cells and counts of the units read (:func:`check_outputs`, which re-reads the files
+written).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import OutputError
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+    from ._piece import Piece
+    from ._source import Source
+    from ._unit import Unit
+
+__all__ = ["ConservationError", "build_report", "check_outputs", "write_build_report"]
+
+#: The report's file name next to the outputs.
+REPORT_NAME = "build_report.json"
+
+#: Version of the report's layout (bumped when keys change meaning).
+REPORT_VERSION = 1
+
+
+class ConservationError(OutputError):
+    """The outputs written do not hold the cells or counts of the inputs read."""
+
+
+def checksum(source: Source) -> tuple[int, str]:
+    """Size and SHA-256 of a file's raw (still compressed) bytes."""
+    digest, size = hashlib.sha256(), 0
+    with source.open() as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+@dataclass(slots=True)
+class UnitStats:
+    """What one unit contributed (before genes are joined)."""
+
+    cells: int = 0
+    genes: int = 0
+    nnz: int = 0
+    total_counts: float = 0.0
+    integer: bool = True
+
+    @classmethod
+    def of(cls, pieces: list[Piece]) -> UnitStats:
+        stats = cls()
+        for piece in pieces:
+            stats.cells += piece.n_cells
+            stats.genes = max(stats.genes, len(piece.genes.names))
+            stats.nnz += piece.nnz
+            stats.total_counts += float(piece.data.sum(dtype=np.float64))
+            stats.integer = stats.integer and piece.data.dtype == np.float32  # float32 pieces hold integers
+        return stats
+
+
+@dataclass
+class Recorder:
+    """Collects the report while a build runs (main thread only)."""
+
+    input_path: Path
+    files: list[dict[str, Any]] = field(default_factory=list)
+    units: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    _by_checksum: dict[str, str] = field(default_factory=dict)
+    _integer: bool = True
+
+    def duplicate_of(self, checksums: dict[str, tuple[int, str]], main_role: str, stats: UnitStats) -> str | None:
+        """The unit read before whose main file has the same bytes (only for units holding counts)."""
+        if main_role not in checksums or stats.nnz == 0:
+            return None
+        return self._by_checksum.get(checksums[main_role][1])
+
+    def read(self, unit: Unit, checksums: dict[str, tuple[int, str]], stats: UnitStats, notes: str) -> None:
+        main_role = _main_role(unit)
+        if main_role in checksums and stats.nnz:
+            self._by_checksum.setdefault(checksums[main_role][1], unit.name)
+        self._files(unit.format, unit.name, unit.sources, checksums, "read", None)
+        self._integer = self._integer and stats.integer
+        self.units.append({
+            "unit": unit.name, "format": unit.format, "sample": unit.sample, "cells": stats.cells,
+            "genes": stats.genes, "nnz": stats.nnz, "total_counts": stats.total_counts,
+            "files": [s.rel for s in unit.sources.values()], "notes": json.loads(notes) if notes else {},
+        })  # fmt: skip
+
+    def skipped(
+        self, name: str, fmt: str | None, sources: dict[str, Source], checksums: dict[str, tuple[int, str]],
+        reason: str,
+    ) -> None:  # fmt: skip
+        self._files(fmt, name, sources, checksums, "skipped", reason)
+
+    def ignored(self, entries: list[tuple[str, str]]) -> None:
+        for rel, reason in entries:
+            self.files.append({"path": rel, "status": "ignored", "reason": reason, "format": None, "unit": None,
+                               "bytes": None, "sha256": None})  # fmt: skip
+
+    def _files(
+        self, fmt: str | None, unit: str, sources: dict[str, Source], checksums: dict[str, tuple[int, str]],
+        status: str, reason: str | None,
+    ) -> None:  # fmt: skip
+        for role, source in sources.items():
+            size, sha = checksums.get(role, (None, None))
+            self.files.append({"path": source.rel, "status": status, "reason": reason, "format": fmt,
+                               "unit": unit, "role": role, "bytes": size, "sha256": sha})  # fmt: skip
+
+    def finish(self, *, n_genes: int, gene_report: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+        """The report as a JSON-ready dict."""
+        status = [f["status"] for f in self.files]
+        return {
+            "report_version": REPORT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "input": str(self.input_path.resolve()),
+            "options": options,
+            "files": sorted(self.files, key=lambda f: f["path"]),
+            "units": self.units,
+            "totals": {
+                "files": len(self.files),
+                "read": status.count("read"),
+                "skipped": status.count("skipped"),
+                "ignored": status.count("ignored"),
+                "units": len(self.units),
+                "cells": sum(u["cells"] for u in self.units),
+                "nnz": sum(u["nnz"] for u in self.units),
+                "total_counts": float(sum(u["total_counts"] for u in self.units)),
+                "genes": n_genes,
+                "integer_counts": self._integer,
+            },
+            "genes": _jsonable(gene_report),
+            "warnings": list(self.warnings),
+        }
+
+
+def _main_role(unit: Unit) -> str:
+    for role in ("data", "matrix"):
+        if role in unit.sources:
+            return role
+    return next(iter(unit.sources))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def build_report(adata: AnnData) -> dict[str, Any]:
+    """The build report of an AnnData made by :func:`gseio.read_gse_dir` (or ``gseio build``).
+
+    Returns
+    -------
+    A dict: ``files`` (every input file: ``path``, ``status`` ``read`` / ``skipped`` /
+    ``ignored``, ``reason``, ``format``, ``unit``, ``bytes``, ``sha256``), ``units`` (every
+    unit read: ``cells``, ``genes``, ``nnz``, ``total_counts``, the reader's ``notes``),
+    ``totals``, ``genes`` (the gene identity report), ``warnings`` and ``options``.
+
+    Raises
+    ------
+    KeyError
+        ``adata`` was not built by gseio (no ``uns["gseio"]["build_report"]``).
+    """
+    text = adata.uns["gseio"]["build_report"]
+    return json.loads(str(text))
+
+
+def write_build_report(report: dict[str, Any], path: str | Path) -> Path:
+    """Write ``report`` as indented JSON, atomically (temporary name, fsync, rename)."""
+    from .export._atomic import atomic_outputs
+
+    path = Path(path)
+    with atomic_outputs([path]) as (tmp,):
+        tmp.write_text(json.dumps(report, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    return path
+
+
+def _h5ad_totals(path: Path) -> tuple[int, float, int]:
+    """Cells, sum of ``X`` and its non-zeros, read from the file in blocks (CSR or dense)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        X = f["X"]
+        if isinstance(X, h5py.Dataset):  # dense
+            total = sum(float(X[i : i + 4096].sum(dtype=np.float64)) for i in range(0, X.shape[0], 4096))
+            return int(X.shape[0]), total, int(np.count_nonzero(X[()]))
+        data, indptr = X["data"], X["indptr"]
+        total, block = 0.0, 1 << 24
+        for start in range(0, data.shape[0], block):
+            total += float(data[start : start + block].sum(dtype=np.float64))
+        return int(indptr.shape[0] - 1), total, int(data.shape[0])
+
+
+def _mtx_totals(path: Path) -> tuple[tuple[int, int, int], float, int]:
+    """The size line, the sum of the values and the number of entries of a Matrix Market file, streamed."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    header_lines, size = 0, None
+    with open(path, "rb") as fh:
+        for line in fh:
+            header_lines += 1
+            if not line.startswith(b"%") and line.strip():
+                size = tuple(int(x) for x in line.split())
+                break
+    if size is None or len(size) != 3:
+        raise ConservationError("the written matrix has no size line", path=path)
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(skip_rows=header_lines, column_names=["i", "j", "v"], block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(delimiter=" "),
+        convert_options=pacsv.ConvertOptions(column_types={"i": pa.int64(), "j": pa.int64(), "v": pa.float64()}),
+    )
+    total, entries = 0.0, 0
+    for batch in reader:
+        total += float(np.sum(batch.column(2).to_numpy(), dtype=np.float64))
+        entries += batch.num_rows
+    return size, total, entries  # type: ignore[return-value]
+
+
+def _lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+
+
+def check_outputs(report: dict[str, Any], *, h5ad: str | Path | None = None,
+                  template: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
+    """Re-read written outputs and check they hold the cells and counts of the units read.
+
+    Parameters
+    ----------
+    report
+        The build's report (:func:`build_report`).
+    h5ad
+        An ``.h5ad`` written from the build.
+    template
+        A folder holding the template files written from the build
+        (``expressionMatrix_rawCounts.mtx``, ``cellID_rawCounts.tsv``, ...).
+
+    Returns
+    -------
+    The ``conservation`` section for the report: expected and found cells and counts per
+    output, the tolerance used, and ``ok``.
+
+    Raises
+    ------
+    ConservationError
+        An output holds other cells or counts than the units read (the message says which).
+    """
+    totals = report["totals"]
+    cells, counts = int(totals["cells"]), float(totals["total_counts"])
+    # sums of integers below 2**53 are exact in any order; other values may differ in the last bits
+    tolerance = 0.0 if totals.get("integer_counts") else 1e-6 * max(1.0, abs(counts))
+    found: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    if h5ad is not None:
+        n, total, nnz = _h5ad_totals(Path(h5ad))
+        found[Path(h5ad).name] = {"cells": n, "total_counts": total, "nnz": nnz}
+    if template is not None:
+        from .export.template import RAW_CELLS as CELLS_FILE
+        from .export.template import RAW_MATRIX as MATRIX_FILE
+
+        folder = Path(template)
+        (n_rows, n_cols, declared), total, entries = _mtx_totals(folder / MATRIX_FILE)
+        n_ids = _lines(folder / CELLS_FILE) - 1  # a header line
+        found[MATRIX_FILE] = {"cells": n_rows, "genes": n_cols, "total_counts": total, "nnz": entries,
+                              "declared_nnz": declared, "cell_ids": n_ids}  # fmt: skip
+        if entries != declared:
+            problems.append(f"{MATRIX_FILE} declares {declared} entries but holds {entries}")
+        if n_ids != n_rows:
+            problems.append(f"{CELLS_FILE} lists {n_ids} cells for a matrix of {n_rows} rows")
+    for name, got in found.items():
+        if got["cells"] != cells:
+            problems.append(f"{name} holds {got['cells']:,} cells; the units read hold {cells:,}")
+        if abs(got["total_counts"] - counts) > tolerance:
+            problems.append(f"{name} sums to {got['total_counts']!r}; the units read sum to {counts!r}")
+    if len({got["nnz"] for got in found.values()}) > 1:
+        problems.append("the outputs hold different numbers of non-zeros: " +
+                        ", ".join(f"{k} {v['nnz']:,}" for k, v in found.items()))  # fmt: skip
+    section = {"ok": not problems, "expected": {"cells": cells, "total_counts": counts}, "tolerance": tolerance,
+               "found": found, "problems": problems}  # fmt: skip
+    if problems:
+        error = ConservationError("the outputs do not hold what was read: " + "; ".join(problems),
+                                  path=h5ad or template)  # fmt: skip
+        error.section = section  # type: ignore[attr-defined]
+        raise error
+    return section

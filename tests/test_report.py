@@ -1,0 +1,169 @@
+"""The build report: every input accounted for, duplicates caught, outputs checked against the inputs."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import gseio
+from gseio.cli import main
+from gseio.errors import DuplicateInputError, GseioWarning
+from gseio.export.template import RAW_FILES, RAW_MATRIX, TPM_FILES
+from gseio.report import ConservationError, build_report, check_outputs
+
+
+def _cell(path: Path, values: dict[str, float], *, gz: bool = True) -> Path:
+    text = "".join(f"{g}\t{v:g}\n" for g, v in values.items()).encode()
+    path.write_bytes(gzip.compress(text, mtime=0) if gz else text)
+    return path
+
+
+@pytest.fixture
+def series(tmp_path: Path) -> Path:
+    folder = tmp_path / "GSE9_RAW"
+    folder.mkdir()
+    _cell(folder / "GSM1_a.txt.gz", {"G1": 3, "G2": 0, "G3": 5})
+    _cell(folder / "GSM2_b.txt.gz", {"G1": 1, "G2": 7, "G4": 2})
+    (folder / "README.txt").write_text("about this series\n")
+    (folder / "GSM3_c.txt").write_text("G1\t1\nG2\tNaN\n")
+    return folder
+
+
+def test_report_lists_every_file_with_its_checksum_and_status(series):
+    adata = gseio.read_gse_dir(series, on_error="skip")
+    report = build_report(adata)
+    files = {f["path"]: f for f in report["files"]}
+    assert set(files) == {"GSM1_a.txt.gz", "GSM2_b.txt.gz", "README.txt", "GSM3_c.txt"}
+    for name in ("GSM1_a.txt.gz", "GSM2_b.txt.gz"):
+        data = (series / name).read_bytes()
+        assert files[name]["status"] == "read"
+        assert files[name]["sha256"] == hashlib.sha256(data).hexdigest()
+        assert files[name]["bytes"] == len(data)
+        assert files[name]["format"] == "cell_table"
+    assert files["GSM3_c.txt"]["status"] == "skipped"
+    assert files["GSM3_c.txt"]["reason"].startswith("InvalidValueError")
+    assert files["GSM3_c.txt"]["sha256"] == hashlib.sha256((series / "GSM3_c.txt").read_bytes()).hexdigest()
+    assert files["README.txt"]["status"] == "ignored"
+    assert files["README.txt"]["reason"] == "documentation"
+    units = {u["unit"]: u for u in report["units"]}
+    assert units["GSM1_a.txt.gz"]["cells"] == 1
+    assert units["GSM1_a.txt.gz"]["nnz"] == 2
+    assert units["GSM1_a.txt.gz"]["total_counts"] == 8
+    assert units["GSM2_b.txt.gz"]["total_counts"] == 10
+    totals = report["totals"]
+    assert (totals["read"], totals["skipped"], totals["ignored"]) == (2, 1, 1)
+    assert totals["cells"] == adata.n_obs == 2
+    assert totals["total_counts"] == float(adata.X.sum()) == 18
+    assert totals["genes"] == adata.n_vars == 4
+
+
+def test_the_same_file_twice_is_refused_or_skipped(series):
+    (series / "GSM3_c.txt").unlink()
+    (series / "GSM4_copy.txt.gz").write_bytes((series / "GSM1_a.txt.gz").read_bytes())
+    with pytest.raises(DuplicateInputError, match=r"GSM4_copy.txt.gz: holds the same bytes as GSM1_a.txt.gz"):
+        gseio.read_gse_dir(series)
+    adata = gseio.read_gse_dir(series, on_error="skip")
+    assert adata.n_obs == 2
+    files = {f["path"]: f for f in build_report(adata)["files"]}
+    assert files["GSM4_copy.txt.gz"]["status"] == "skipped"
+    assert files["GSM4_copy.txt.gz"]["reason"].startswith("DuplicateInputError: holds the same bytes as GSM1_a")
+
+
+def test_identical_empty_cells_are_not_duplicates(tmp_path):
+    for i in range(3):  # empty wells: every count zero, the same bytes
+        _cell(tmp_path / f"GSM{i}_empty.txt.gz", {"G1": 0, "G2": 0})
+    _cell(tmp_path / "GSM9_full.txt.gz", {"G1": 4, "G2": 0})
+    adata = gseio.read_gse_dir(tmp_path)
+    assert adata.n_obs == 4
+
+
+def test_warnings_go_into_the_report(tmp_path):
+    (tmp_path / "GSM1_x.txt").write_text("gene\tc1\nA\t1\n")
+    (tmp_path / "GSM1_y.txt").write_text("gene\tc1\nA\t2\n")  # same sample, same cell id
+    with pytest.warns(GseioWarning, match="suffixes") as caught:
+        adata = gseio.read_gse_dir(tmp_path)
+    report = build_report(adata)
+    assert report["warnings"] == [str(w.message) for w in caught]
+
+
+def test_check_outputs_rereads_the_files(series, tmp_path):
+    adata = gseio.read_gse_dir(series, on_error="skip")
+    report = build_report(adata)
+    gseio.write_h5ad(adata, tmp_path / "x.h5ad")
+    gseio.write_template(adata, tmp_path / "t")
+    section = check_outputs(report, h5ad=tmp_path / "x.h5ad", template=tmp_path / "t")
+    assert section["ok"]
+    assert section["found"]["x.h5ad"]["total_counts"] == 18
+    assert section["found"][RAW_MATRIX]["cells"] == 2
+
+    matrix = tmp_path / "t" / RAW_MATRIX
+    lines = matrix.read_text().splitlines(keepends=True)
+    row, col, value = lines[-1].split()
+    matrix.write_text("".join(lines[:-1]) + f"{row} {col} {int(value) + 1}\n")  # one count more
+    with pytest.raises(ConservationError, match=r"sums to 19\.0; the units read sum to 18\.0"):
+        check_outputs(report, template=tmp_path / "t")
+    matrix.write_text("".join(lines[:-1]))  # an entry lost: the size line no longer matches
+    with pytest.raises(ConservationError, match="declares 5 entries but holds 4"):
+        check_outputs(report, template=tmp_path / "t")
+
+
+def test_backed_build_has_the_report(series, tmp_path):
+    adata = gseio.read_gse_dir(series, on_error="skip", backed=tmp_path / "b.h5ad")
+    report = build_report(adata)
+    assert report["totals"]["cells"] == 2
+    assert check_outputs(report, h5ad=tmp_path / "b.h5ad")["ok"]
+
+
+def test_cli_writes_a_checked_report_and_keeps_foreign_files(series, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.md").write_text("my notes\n")
+    (out / "downloaded_data").mkdir()
+    (out / "downloaded_data" / "GSE9_RAW.tar").write_bytes(b"tar bytes")
+    first = runner.invoke(main, ["build", str(series), "-o", str(out), "--on-error", "skip", "--tpm",
+                                 "--protocol", "10x chromium"])  # fmt: skip
+    assert first.exit_code == 0, first.output
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["conservation"]["ok"]
+    assert report["conservation"]["expected"] == {"cells": 2, "total_counts": 18.0}
+    assert {o["file"] for o in report["outputs"]} >= {*RAW_FILES, *TPM_FILES}
+    assert (out / "notes.md").read_text() == "my notes\n"
+
+    second = runner.invoke(main, ["build", str(series), "-o", str(out), "--on-error", "skip", "--overwrite"])
+    assert second.exit_code == 0, second.output
+    names = {p.name for p in out.iterdir()}
+    assert not names & set(TPM_FILES)  # the previous build's TPM files do not outlive it
+    assert {"notes.md", "downloaded_data", "build_report.json", *RAW_FILES} <= names
+    assert (out / "downloaded_data" / "GSE9_RAW.tar").read_bytes() == b"tar bytes"
+    assert not [p for p in tmp_path.iterdir() if "staging" in p.name]
+
+
+def test_cli_refuses_to_publish_outputs_that_lost_counts(series, tmp_path, monkeypatch):
+    import gseio._cli_support as support
+
+    write = support.write_outputs
+
+    def lossy(adata, staging, *args, **kwargs):
+        staged = write(adata, staging, *args, **kwargs)
+        matrix = staging / RAW_MATRIX
+        lines = matrix.read_text().splitlines(keepends=True)
+        matrix.write_text("".join(lines[:-1]) + lines[-1].rsplit(" ", 1)[0] + " 1000\n")
+        return staged
+
+    monkeypatch.setattr(support, "write_outputs", lossy)
+    monkeypatch.setattr("gseio.cli.write_outputs", lossy)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["build", str(series), "-o", str(out), "--on-error", "skip"])
+    assert result.exit_code == 1
+    assert "do not hold what was read" in result.output
+    assert not any((out / name).exists() for name in RAW_FILES)
+    failed = json.loads((out / "build_report.failed.json").read_text())
+    assert failed["conservation"]["ok"] is False
+    assert np.isclose(failed["conservation"]["expected"]["total_counts"], 18)
