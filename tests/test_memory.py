@@ -53,3 +53,18 @@ def test_empty_is_large_or_small():
     assert large.shape == (1 << 20,)
     large[:] = 3
     assert int(large.sum()) == 3 << 20
+
+
+def test_consumed_arrays_give_their_memory_back_and_arrive_whole():
+    source = _memory.empty(5 << 20, np.int32)  # 20 MB: several copy blocks
+    source[:] = np.arange(source.size, dtype=np.int32)
+    view = _memory.empty(3 << 20, np.int32)[1:]  # a view is never consumed: others may hold the map
+    view[:] = 7
+    arena = _memory.Arena(np.int32)
+    arena.append(source, consume=True)
+    arena.append(view, consume=True)
+    out = arena.take()
+    np.testing.assert_array_equal(out[: 5 << 20], np.arange(5 << 20, dtype=np.int32))
+    assert (out[5 << 20 :] == 7).all()
+    assert not source.any()  # its pages were returned: they read as zeros now
+    assert (view == 7).all()

@@ -131,8 +131,12 @@ class Assembler:
         annotations.setdefault("gene_symbols", symbols)
         return ids, annotations
 
-    def add(self, piece: Piece, **columns: Any) -> None:
-        """Append a piece's cells; ``columns`` are obs values shared by all its cells."""
+    def add(self, piece: Piece, *, consume: bool = False, **columns: Any) -> None:
+        """Append a piece's cells; ``columns`` are obs values shared by all its cells.
+
+        With ``consume``, the piece is not used again: its large arrays are given back to
+        the OS while they are copied (see :meth:`gseio._memory.Arena.append`).
+        """
         start = self.n_cells
         positions = self._global_positions(piece.genes, str(columns.get("source_file", piece.source)))
         columns = {**columns, "gene_list": self._list_index[piece.genes.key]}
@@ -148,13 +152,13 @@ class Assembler:
             rows.sum_duplicates()
             self._sink.append(rows.indptr.astype(np.int64), rows.indices, rows.data)
         else:
-            self._indices.append(indices)
+            self._indices.append(indices, consume=consume and indices is piece.indices)
             del indices
             if self._data is None:
                 self._data = _memory.Arena(np.float32 if piece.data.dtype == np.float32 else np.float64)
             elif piece.data.dtype != np.float32:
                 self._data.widen(np.float64)  # once: float32 would no longer hold every value exactly
-            self._data.append(piece.data)
+            self._data.append(piece.data, consume=consume)
             self._indptr.append(piece.indptr[1:] + self._nnz)
         self._nnz += piece.nnz
         self._cells.extend(piece.cells)

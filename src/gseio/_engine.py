@@ -210,7 +210,7 @@ def _assemble(
         recorder.read(item, outcome.checksums, outcome.stats, note)
         for piece in outcome.pieces:
             values.add(piece.values)
-            assembler.add(piece, sample=item.sample, source_file=item.name)
+            assembler.add(piece, consume=True, sample=item.sample, source_file=item.name)
         # the assembler copied what it needs: drop the pieces now (the progress bar and zip still
         # hold the outcome until the next unit is ready)
         outcome.pieces = piece = None

@@ -43,6 +43,35 @@ def empty(n: int, dtype: type[np.generic] | np.dtype) -> np.ndarray:
     return np.frombuffer(_map(nbytes), dtype=dtype, count=n)
 
 
+#: Consumed arrays are copied, and their memory given back, this many bytes at a time.
+_BLOCK_BYTES = 8 << 20
+
+_PAGE = mmap.PAGESIZE
+
+
+def _own_map(values: np.ndarray) -> mmap.mmap | None:
+    """The map ``values`` alone occupies (made by :func:`empty`), or ``None``."""
+    base = values.base
+    if isinstance(base, memoryview):  # np.frombuffer(map) holds a memoryview of the map
+        base = base.obj
+    if not isinstance(base, mmap.mmap) or not values.flags.c_contiguous or values.nbytes > len(base):
+        return None
+    start = np.frombuffer(base, dtype=np.uint8, count=1).__array_interface__["data"][0]
+    return base if values.__array_interface__["data"][0] == start else None
+
+
+def _discard(own: mmap.mmap, start: int, stop: int) -> None:
+    """Give the whole pages of bytes ``[start, stop)`` of ``own`` back to the OS (they read as zeros after)."""
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    first, last = -(-start // _PAGE) * _PAGE, (stop // _PAGE) * _PAGE
+    if stop >= len(own):
+        last = len(own)  # the tail: its last, partial page too
+    if advice is None or last <= first:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        own.madvise(advice, first, last - first)
+
+
 class Arena:
     """A one-dimensional array built by appending, in one growable memory map.
 
@@ -76,13 +105,24 @@ class Arena:
             self._map.close()
             self._map = bigger
 
-    def append(self, values: np.ndarray) -> None:
-        """Copy ``values`` (cast to :attr:`dtype`) to the end."""
+    def append(self, values: np.ndarray, *, consume: bool = False) -> None:
+        """Copy ``values`` (cast to :attr:`dtype`) to the end.
+
+        With ``consume``, ``values`` is not used again by anyone: if it has a map of its own
+        (:func:`empty`), its memory is returned to the OS block by block as it is copied, so
+        that appending a large piece does not hold it twice.
+        """
         self._reserve(self.size + values.size)
         if values.size:
             offset = self.size * self.dtype.itemsize
             view = np.frombuffer(self._map, dtype=self.dtype, count=values.size, offset=offset)
-            view[:] = values
+            own = _own_map(values) if consume else None
+            step = max(1, _BLOCK_BYTES // max(1, values.itemsize))
+            for start in range(0, values.size, step if own is not None else values.size):
+                stop = min(values.size, start + step if own is not None else values.size)
+                view[start:stop] = values[start:stop]
+                if own is not None:
+                    _discard(own, start * values.itemsize, stop * values.itemsize)
             del view
         self.size += values.size
 

@@ -98,7 +98,7 @@ class Triplets:
 
 #: Decompressed text parsed at a time. Small keeps the parser's temporaries small (the
 #: values it parses are float64 until checked); much smaller costs time per call.
-_CHUNK_BYTES = 4 << 20
+_CHUNK_BYTES = 2 << 20
 
 
 def read_matrix_market(source: Source) -> Triplets:
