@@ -315,6 +315,21 @@ def _dense(path: Path, seed: Seed):
     return adata.X.toarray(), list(adata.obs_names), list(adata.obs["cell"]), list(adata.var_names)
 
 
+def _edit_field(text: str, spot, fmt: str, new: str) -> bytes:
+    """``text`` with the field at ``spot`` replaced by ``new``."""
+    lines = text.split("\n")
+    sep = " " if fmt in ("tenx_mtx", "bustools") else "\t"
+    fields = lines[spot.line].split(sep)
+    fields[spot.column] = new
+    lines[spot.line] = sep.join(fields)
+    return "\n".join(lines).encode()
+
+
+def _field(text: str, spot, fmt: str) -> str:
+    sep = " " if fmt in ("tenx_mtx", "bustools") else "\t"
+    return text.split("\n")[spot.line].split(sep)[spot.column]
+
+
 @pytest.mark.parametrize("key", sorted(SPOTS))
 @settings(FUZZ, max_examples=40)
 @given(data=st.data())
@@ -323,10 +338,7 @@ def test_a_changed_digit_changes_exactly_that_value(workdir, key, data):
     name = file_names(key)[0]
     text = seed_bytes(key, name).decode()
     spot = data.draw(st.sampled_from(SPOTS[key](text)), label="spot")
-    lines = text.split("\n")
-    sep = " " if seed.format in ("tenx_mtx", "bustools") else "\t"
-    fields = lines[spot.line].split(sep)
-    old = fields[spot.column]
+    old = _field(text, spot, seed.format)
     digits = [k for k, c in enumerate(old) if c.isdigit()]
     k = data.draw(st.sampled_from(digits), label="digit")
     new = (
@@ -334,11 +346,8 @@ def test_a_changed_digit_changes_exactly_that_value(workdir, key, data):
         + data.draw(st.sampled_from([d for d in "0123456789" if d != old[k]]), label="new digit")
         + old[k + 1 :]
     )
-    fields[spot.column] = new
-    lines[spot.line] = sep.join(fields)
-
     before = _dense(write_unit(workdir, key, {}), seed)
-    path = write_unit(workdir, key, {name: "\n".join(lines).encode()})
+    path = write_unit(workdir, key, {name: _edit_field(text, spot, seed.format, new)})
     try:
         after = _dense(path, seed)
     except GseioError:  # a read may fail (a value is refused), but it must never be silently wrong
@@ -391,14 +400,12 @@ def test_a_count_replaced_by_junk_is_refused_or_read_as_written(workdir, key, da
         ),
         label="token",
     )
-    lines = text.split("\n")
-    sep = " " if seed.format in ("tenx_mtx", "bustools") else "\t"
-    fields = lines[spot.line].split(sep)
-    old, fields[spot.column] = fields[spot.column], token
-    lines[spot.line] = sep.join(fields)
+    old = _field(text, spot, seed.format)
     X0, obs0, cells0, var0 = _dense(write_unit(workdir, key, {}), seed)
     try:
-        X1, obs1, _, var1 = _dense(write_unit(workdir, key, {name: "\n".join(lines).encode()}), seed)
+        X1, obs1, _, var1 = _dense(
+            write_unit(workdir, key, {name: _edit_field(text, spot, seed.format, token)}), seed
+        )
     except GseioError:
         return
     assert (obs1, var1) == (obs0, var0)

@@ -235,7 +235,7 @@ def test_duplicate_genes(tmp_path):
     path.write_text("gene\tc1\tc2\nACTB\t1\t2\nGAPDH\t3\t0\nACTB\t5\t1\n")
     assert read_wide_table(path).X.toarray().tolist() == [[6, 3], [3, 0]]
     assert read_wide_table(path, duplicate_genes="first").X.toarray().tolist() == [[1, 3], [2, 0]]
-    with pytest.raises(FormatError, match="repeated"):
+    with pytest.raises(FormatError, match="rows repeat a gene name"):
         read_wide_table(path, duplicate_genes="error")
 
 

@@ -16,23 +16,29 @@ __all__ = ["build_piece", "gene_rows"]
 
 
 def gene_rows(names: np.ndarray, policy: str, path: object) -> tuple[np.ndarray, np.ndarray, int]:
-    """Split gene positions from htseq-count counters and apply the duplicate-gene policy."""
+    """Split gene positions from htseq-count counters and apply the duplicate-gene policy.
+
+    Returns the positions of the genes kept, the positions of the ``__`` counters and how
+    many rows repeated a gene name.
+    """
     import pandas as pd
 
-    special = np.array([str(n).startswith(HTSEQ_SPECIAL_PREFIX) for n in names], dtype=bool)
-    genes = np.flatnonzero(~special)
+    special = np.flatnonzero(np.char.startswith(np.asarray(names).astype(str), HTSEQ_SPECIAL_PREFIX))
+    is_gene = np.ones(len(names), dtype=bool)
+    is_gene[special] = False
+    genes = np.flatnonzero(is_gene)
     duplicated = pd.Index(names[genes]).duplicated()
     n_dup = int(duplicated.sum())
     if n_dup and policy == "error":
         dups = pd.unique(names[genes][duplicated])
         raise FormatError(
-            f"{n_dup} genes are repeated ({', '.join(map(str, dups[:5]))}{', ...' if len(dups) > 5 else ''}); "
-            "pass duplicate_genes='sum' or 'first'",
+            f"{n_dup} rows repeat a gene name ({', '.join(map(str, dups[:5]))}"
+            f"{', ...' if len(dups) > 5 else ''}); pass duplicate_genes='sum' or 'first'",
             path=path,
         )
     if n_dup and policy == "first":
         genes = genes[~duplicated]
-    return genes, np.flatnonzero(special), n_dup
+    return genes, special, n_dup
 
 
 def build_piece(

@@ -31,8 +31,10 @@ from .._source import Source
 from .._unit import ReadOptions, Unit
 from ..errors import FormatError, InvalidValueError
 from ..geo import cell_id_from_name
+from . import _table_piece
 from ._gene_blocks import BlockInfo, GeneBlockCache
 from ._lines import find_unparsable, line_of_row
+from ._table import HTSEQ_SPECIAL_PREFIX
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -61,8 +63,6 @@ GENERIC_VALUE_HEADERS = frozenset(
         "x",
     }
 )
-#: Prefix htseq-count gives its special counters.
-HTSEQ_SPECIAL_PREFIX = "__"
 
 _MISSING = frozenset({b"", b"na", b"nan", b"n/a", b"null", b"none", b"inf", b"-inf", b"+inf", b"infinity"})
 _NUMBER = re.compile(rb"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -182,23 +182,7 @@ def _block_info(column: pa.Array, policy: DuplicateGenes, path: Source, line: Ca
             f"({names[broken[0]][:40]!r}); the file has an unbalanced quote",
             path=path,
         )
-    special = np.flatnonzero(np.char.startswith(names.astype(str), HTSEQ_SPECIAL_PREFIX))
-    is_gene = np.ones(len(names), dtype=bool)
-    is_gene[special] = False
-    gene_rows = np.flatnonzero(is_gene)
-    import pandas as pd
-
-    duplicated = pd.Index(names[gene_rows]).duplicated()
-    n_dup = int(duplicated.sum())
-    if n_dup and policy == "error":
-        dups = pd.unique(names[gene_rows][duplicated])
-        raise FormatError(
-            f"{n_dup} rows repeat a gene name ({', '.join(map(str, dups[:5]))}"
-            f"{', ...' if len(dups) > 5 else ''}); pass duplicate_genes='sum' or 'first'",
-            path=path,
-        )
-    if n_dup and policy == "first":
-        gene_rows = gene_rows[~duplicated]
+    gene_rows, special, n_dup = _table_piece.gene_rows(names, policy, path)
     keep = None if len(gene_rows) == len(names) else gene_rows
     block = GeneBlock.from_names(names if keep is None else names[keep], n_duplicates=n_dup)
     special_names = tuple("htseq_" + n[len(HTSEQ_SPECIAL_PREFIX) :] for n in names[special])
