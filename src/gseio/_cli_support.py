@@ -155,3 +155,32 @@ def default_budget() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
         return 4 * 10**9
+
+
+def attribute_docs(cls: type) -> dict[str, str]:
+    """First sentence of each attribute in a numpydoc ``Attributes`` section."""
+    docs: dict[str, str] = {}
+    lines = (cls.__doc__ or "").split("Attributes", 1)[-1].splitlines()
+    name = None
+    for line in lines:
+        stripped = line.strip()
+        if not stripped or set(stripped) == {"-"}:
+            continue
+        if line.startswith("    ") and not line.startswith("        "):
+            name = stripped
+            docs[name] = ""
+        elif name is not None:
+            docs[name] = (docs[name] + " " + stripped).strip()
+    return {k: v.replace("``", "") for k, v in docs.items()}
+
+
+def number_or_none(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: ``value`` must be a positive number or ``"none"``."""
+    if value is None or value.strip().lower() == "none":
+        return value
+    try:
+        if float(value) > 0:
+            return value
+    except ValueError:
+        pass
+    raise click.BadParameter(f"{value!r} is not a positive number or 'none'")

@@ -20,10 +20,12 @@ from typing import Any, TypeVar, get_args
 import click
 
 from ._cli_support import (
+    attribute_docs,
     build_summary,
     checked_report,
     default_budget,
     manifest_table,
+    number_or_none,
     output_stem,
     parse_size,
     previous_outputs,
@@ -46,23 +48,6 @@ def _choice(flag: str, choices: Any, help: str) -> Callable[[F], F]:
     return click.option(flag, type=click.Choice(values), default=values[0], show_default=True, help=help)
 
 
-def _attribute_docs(cls: type) -> dict[str, str]:
-    """First sentence of each attribute in a numpydoc ``Attributes`` section."""
-    docs: dict[str, str] = {}
-    lines = (cls.__doc__ or "").split("Attributes", 1)[-1].splitlines()
-    name = None
-    for line in lines:
-        stripped = line.strip()
-        if not stripped or set(stripped) == {"-"}:
-            continue
-        if line.startswith("    ") and not line.startswith("        "):
-            name = stripped
-            docs[name] = ""
-        elif name is not None:
-            docs[name] = (docs[name] + " " + stripped).strip()
-    return {k: v.replace("``", "") for k, v in docs.items()}
-
-
 def _given(options: dict[str, Any]) -> dict[str, Any]:
     """The reader options the user set (unset ones keep the API's defaults)."""
     return {k: v for k, v in options.items() if v not in (None, False, "auto")}
@@ -76,7 +61,7 @@ def _reader_options(command: F) -> F:
     from ._unit import ReadOptions
 
     hints = typing.get_type_hints(ReadOptions)
-    docs = _attribute_docs(ReadOptions)
+    docs = attribute_docs(ReadOptions)
     for field in reversed(dataclasses.fields(ReadOptions)):
         if field.name in ("cache", "duplicate_genes"):
             continue
@@ -90,22 +75,11 @@ def _reader_options(command: F) -> F:
         elif Path in get_args(hint):
             kwargs.update(type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
         elif float in get_args(hint):  # a number, or "none" for no limit
-            kwargs.update(type=str, default=None, metavar="NUMBER|none", callback=_number_or_none)
+            kwargs.update(type=str, default=None, metavar="NUMBER|none", callback=number_or_none)
         else:
             kwargs.update(type=str, default=None)
         command = click.option(flag, field.name, **kwargs)(command)
     return command
-
-
-def _number_or_none(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is None or value.strip().lower() == "none":
-        return value
-    try:
-        if float(value) > 0:
-            return value
-    except ValueError:
-        pass
-    raise click.BadParameter(f"{value!r} is not a positive number or 'none'")
 
 
 def _fail(error: Exception) -> None:

@@ -213,7 +213,7 @@ def read_triplet(
     barcodes = read_barcodes(barcodes_source)
     selection = cached_selection(_open.read_bytes(features_source), options, features_source, parse=parse)
     triplets = _mtx.read_matrix_market(matrix)
-    csr, layout = _mtx.to_cells(
+    csr, layout = to_cells(
         triplets,
         n_barcodes=len(barcodes),
         n_features=selection.n_features,
@@ -246,4 +246,66 @@ def make_piece(
         indices=csr.indices,
         data=csr.data,
         notes=notes,
+    )
+
+
+def to_cells(
+    triplets: _mtx.Triplets,
+    *,
+    n_barcodes: int,
+    n_features: int,
+    default: str,
+    orientation: str,
+    source: Source,
+    barcodes: Source,
+    features: Source,
+) -> tuple[Csr, str]:
+    """Orient the triplets as cells x features from the barcode and feature counts.
+
+    ``default`` (``"genes_by_cells"`` for 10x, ``"cells_by_genes"`` for bustools) settles a
+    square matrix with as many barcodes as features; ``orientation`` other than ``"auto"``
+    forces a layout. Returns the CSR arrays and the decision, for :attr:`Piece.notes`.
+    """
+    shape = triplets.shape
+    fits = {
+        "genes_by_cells": shape == (n_features, n_barcodes),
+        "cells_by_genes": shape == (n_barcodes, n_features),
+    }
+    if orientation != "auto":
+        layout, why = orientation, "as requested (orientation=)"
+        if not fits[layout]:
+            raise FormatError(
+                _mismatch(shape, n_barcodes, n_features, barcodes, features, forced=layout), path=source
+            )
+    elif fits["genes_by_cells"] and fits["cells_by_genes"]:
+        layout = default
+        why = f"square, as many barcodes as features: the format's usual {default.replace('_by_', ' x ')}"
+    elif fits["genes_by_cells"] or fits["cells_by_genes"]:
+        layout = "genes_by_cells" if fits["genes_by_cells"] else "cells_by_genes"
+        why = f"{shape[0]} x {shape[1]} matches {n_barcodes} barcodes and {n_features} features"
+    else:
+        raise FormatError(_mismatch(shape, n_barcodes, n_features, barcodes, features), path=source)
+    cells = 1 if layout == "genes_by_cells" else 0
+    features_index = triplets.entries(1 - cells)
+    if (counts := triplets.counts[cells]) is not None:  # the cells came in order: their counts are the rows
+        indptr = np.zeros(n_barcodes + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        csr = Csr(indptr, features_index.astype(np.int32, copy=False), triplets.data)
+    else:
+        csr = _mtx.coo_to_csr(triplets.entries(cells), features_index, triplets.data, n_barcodes)
+    return csr, f"{layout.replace('_by_', ' x ')}: {why}"
+
+
+def _mismatch(
+    shape: tuple[int, int],
+    n_barcodes: int,
+    n_features: int,
+    barcodes: Source,
+    features: Source,
+    forced: str | None = None,
+) -> str:
+    wanted = f"it cannot be read as {forced.replace('_by_', ' x ')}" if forced else "neither way fits"
+    return (
+        f"the matrix is {shape[0]} x {shape[1]} but {barcodes.name} has {n_barcodes} barcodes and "
+        f"{features.name} has {n_features} features: {wanted}. Check that the three files belong together"
     )
