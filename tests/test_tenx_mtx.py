@@ -14,7 +14,7 @@ from scipy import sparse
 import gseio
 from conftest import distinct_copy
 from gseio.assemble import plan_input
-from gseio.errors import FormatError, InvalidValueError
+from gseio.errors import FormatError, GseioWarning, InvalidValueError
 from gseio.readers.tenx_mtx import read_10x_mtx
 
 FOLDERS = [
@@ -94,17 +94,23 @@ def test_flat_geo_folder_makes_barcodes_unique_per_sample(realdata):
     assert set(adata.var_names) == set(features)
 
 
-def test_seurat_placeholder_ids_follow_duplicate_genes(realdata):
+def test_seurat_placeholder_ids_give_way_to_symbols(realdata):
     matrix, barcodes, features = reference(realdata / "10x_v2/seurat")
     assert set(features[0]) == {"ENSGXXXXXX"}  # every id is the same placeholder
-    summed = read_10x_mtx(realdata / "10x_v2/seurat")
-    assert summed.var_names.tolist() == ["ENSGXXXXXX"]
+    symbols = features[1].tolist()
+    unique = list(dict.fromkeys(symbols))
+    assert len(unique) < len(symbols)  # some symbols repeat too: they follow duplicate_genes
+    with pytest.warns(GseioWarning, match="same placeholder"):
+        summed = read_10x_mtx(realdata / "10x_v2/seurat")
+    assert summed.var_names.tolist() == unique
     assert summed.obs["cell"].tolist() == barcodes
-    np.testing.assert_array_equal(summed.X.toarray()[:, 0], np.asarray(matrix.sum(axis=1)).ravel())
-    assert summed.uns["gseio"]["n_duplicate_gene_rows"] == len(features) - 1
-    first = read_10x_mtx(realdata / "10x_v2/seurat", duplicate_genes="first")
-    np.testing.assert_array_equal(first.X.toarray()[:, 0], matrix[:, 0].toarray().ravel())
-    with pytest.raises(FormatError, match=r"genes\.tsv: .*repeat a feature id"):
+    dense = matrix.toarray()  # cells x genes
+    for symbol in ("CD3D", unique[0]):
+        columns = [i for i, s in enumerate(symbols) if s == symbol]
+        np.testing.assert_array_equal(summed[:, symbol].X.toarray().ravel(), dense[:, columns].sum(axis=1))
+    assert summed.uns["gseio"]["n_duplicate_gene_rows"] == len(symbols) - len(unique)
+    assert "same placeholder" in summed.uns["gseio"]["notes"][0]
+    with pytest.warns(GseioWarning), pytest.raises(FormatError, match=r"genes\.tsv: .*repeat a feature name"):
         read_10x_mtx(realdata / "10x_v2/seurat", duplicate_genes="error")
 
 

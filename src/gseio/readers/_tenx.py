@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import _open
+from .. import _open, _warn
 from .._piece import GeneBlock, Piece, check_unique_cells
 from ..errors import FormatError
 from ..geo import gsm_accession
@@ -139,6 +139,13 @@ def select_features(features: Features, options: ReadOptions, source: Source) ->
         if rows.size < len(features):
             notes.append(f"gene_expression_only: kept {rows.size} of {len(features)} features")
     ids = features.ids[rows]
+    if features.symbols is not None and ids.size > 1 and len(set(ids)) == 1 and len(set(features.symbols)) > 1:
+        # hand-made test data (Seurat's) carries one placeholder id on every row: the symbols are the names
+        message = (f"every feature id is the same placeholder ({ids[0]!r}); the features are named by their "
+                   "symbols (second column) instead")  # fmt: skip
+        notes.append(message)
+        _warn.warn(f"{source}: {message}")
+        ids = features.symbols[rows]
     duplicated = pd.Index(ids).duplicated()
     n_dup = int(duplicated.sum())
     if n_dup:
@@ -146,7 +153,7 @@ def select_features(features: Features, options: ReadOptions, source: Source) ->
         listed = ", ".join(map(str, repeated[:5])) + (", ..." if len(repeated) > 5 else "")
         if options.duplicate_genes == "error":
             raise FormatError(
-                f"{n_dup} features repeat a feature id ({listed}); pass duplicate_genes='sum' or 'first'",
+                f"{n_dup} features repeat a feature name ({listed}); pass duplicate_genes='sum' or 'first'",
                 path=source,
             )
         if options.duplicate_genes == "first":
