@@ -54,12 +54,19 @@ def distinct_copy(src: Path, dst: Path, tag: int) -> Path:
     """Copy ``src`` with the same content but other bytes, so that two copies are not one file twice.
 
     gzip files are recompressed with ``tag`` as the header's time stamp; a Matrix Market
-    file gets a comment line. (gseio refuses two inputs with identical bytes.)
+    file gets a comment line; a barcodes file gets ``_<tag>`` after each barcode (when ``tag``),
+    so that the copies are other cells. (gseio refuses one file, or one matrix, twice.)
     """
     import gzip
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     data = src.read_bytes()
+    if "barcodes" in dst.name and tag:  # other cells too: one matrix twice is refused as a duplicate
+        packed = data[:2] == b"\x1f\x8b"
+        text = gzip.decompress(data) if packed else data
+        text = b"".join(line + b"_%d\n" % tag for line in text.splitlines() if line.strip())
+        dst.write_bytes(gzip.compress(text, mtime=tag) if packed else text)
+        return dst
     if data[:2] == b"\x1f\x8b":
         dst.write_bytes(gzip.compress(gzip.decompress(data), mtime=tag))
     elif data.startswith(b"%%MatrixMarket"):

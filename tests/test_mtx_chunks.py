@@ -195,7 +195,7 @@ def test_whole_build_with_tiny_chunks(tmp_path):
     for gsm in ("GSM1", "GSM2"):
         text = _mtx_text(matrix).replace("\n", f"\n% {gsm}\n", 1)  # not the same bytes twice
         _write(tmp_path / f"{gsm}_matrix.mtx.gz", text)
-        (tmp_path / f"{gsm}_barcodes.tsv").write_text("".join(f"c{i}\n" for i in range(25)))
+        (tmp_path / f"{gsm}_barcodes.tsv").write_text("".join(f"{gsm}c{i}\n" for i in range(25)))
         (tmp_path / f"{gsm}_features.tsv").write_text("".join(f"g{i}\tG{i}\tGene Expression\n" for i in range(40)))
     adata = gseio.read_gse_dir(tmp_path)
     assert adata.shape == (50, 40)

@@ -167,3 +167,19 @@ def test_cli_refuses_to_publish_outputs_that_lost_counts(series, tmp_path, monke
     failed = json.loads((out / "build_report.failed.json").read_text())
     assert failed["conservation"]["ok"] is False
     assert np.isclose(failed["conservation"]["expected"]["total_counts"], 18)
+
+
+def test_one_matrix_in_two_formats_is_caught_by_its_content(realdata, tmp_path):
+    import shutil
+
+    source = realdata / "10x_v3/scanpy/3.0.0"
+    shutil.copytree(source / "filtered_feature_bc_matrix", tmp_path / "GSM1_mtx")
+    (tmp_path / "GSM1_h5").mkdir()
+    shutil.copy(source / "filtered_feature_bc_matrix.h5", tmp_path / "GSM1_h5" / "filtered_feature_bc_matrix.h5")
+    with pytest.raises(
+        DuplicateInputError, match=r"same cells and counts as GSM1_h5/filtered_feature_bc_matrix\.h5"
+    ):
+        gseio.read_gse_dir(tmp_path)
+    adata = gseio.read_gse_dir(tmp_path, on_error="skip")
+    assert adata.obs_names.is_unique
+    assert build_report(adata)["totals"]["skipped"] == 3  # the triplet's three files

@@ -138,7 +138,7 @@ def test_series_level_shared_features_file(realdata, tmp_path):
     geo = realdata / GEO
     for tag, gsm in enumerate(("GSM1", "GSM2")):
         distinct_copy(geo / "GSM7022367_1_matrix.mtx.gz", tmp_path / f"{gsm}_matrix.mtx.gz", tag)
-        _copy(geo / "GSM7022367_1_barcodes.tsv.gz", tmp_path / f"{gsm}_barcodes.tsv.gz")
+        distinct_copy(geo / "GSM7022367_1_barcodes.tsv.gz", tmp_path / f"{gsm}_barcodes.tsv.gz", tag)
     _copy(geo / "GSM7022367_1_features.tsv.gz", tmp_path / "GSE123_features.tsv.gz")
     plan = plan_input(tmp_path)
     assert [u.sources["features"].name for u in plan.units] == ["GSE123_features.tsv.gz"] * 2

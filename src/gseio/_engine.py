@@ -284,13 +284,18 @@ def _duplicate(recorder: Recorder, unit: Unit, outcome: _Outcome) -> DuplicateIn
     """An error when ``unit``'s main file has the bytes of a unit read before (the same file twice)."""
     role = "data" if "data" in unit.sources else "matrix" if "matrix" in unit.sources else next(iter(unit.sources))
     assert outcome.stats is not None
-    earlier = recorder.duplicate_of(outcome.checksums, role, outcome.stats)
-    if earlier is None:
+    found = recorder.duplicate_of(outcome.checksums, role, outcome.stats)
+    if found is None:
         return None
+    earlier, how = found
+    if how == "bytes":
+        sha = outcome.checksums[role][1][:16]
+        what = f"the same bytes as {earlier} (SHA-256 {sha}...): the same file under two names?"
+    else:
+        what = (f"the same cells and counts as {earlier}: one matrix saved twice (e.g. as .mtx and as .h5, or "
+                "filtered and raw alike)?")  # fmt: skip
     return DuplicateInputError(
-        f"holds the same bytes as {earlier} (SHA-256 {outcome.checksums[role][1][:16]}...): the same file under "
-        "two names? Remove one, or pass on_error='skip' to keep the first only",
-        path=unit.main,
+        f"holds {what} Remove one, or pass on_error='skip' to keep the first only", path=unit.main
     )
 
 

@@ -61,16 +61,29 @@ class UnitStats:
     nnz: int = 0
     total_counts: float = 0.0
     integer: bool = True
+    #: Digest of the cells, genes and counts (not of the file): one matrix saved in two formats has one.
+    content: str | None = None
 
     @classmethod
     def of(cls, pieces: list[Piece]) -> UnitStats:
         stats = cls()
+        digest = hashlib.sha256()
         for piece in pieces:
             stats.cells += piece.n_cells
             stats.genes = max(stats.genes, len(piece.genes.names))
             stats.nnz += piece.nnz
-            stats.total_counts += float(piece.data.sum(dtype=np.float64))
+            total = float(piece.data.sum(dtype=np.float64))
+            stats.total_counts += total
             stats.integer = stats.integer and piece.data.dtype == np.float32  # float32 pieces hold integers
+            digest.update("\0".join(piece.cells).encode("utf-8", "surrogateescape"))
+            digest.update(piece.genes.key.encode())
+            digest.update(np.asarray(piece.indptr, dtype=np.int64).tobytes())
+            digest.update(repr((piece.nnz, total)).encode())
+            # a sample of the entries (every entry would cost a pass over the data for little more)
+            step = max(1, piece.nnz // 4096)
+            digest.update(np.asarray(piece.indices[::step], dtype=np.int64).tobytes())
+            digest.update(np.asarray(piece.data[::step], dtype=np.float64).tobytes())
+        stats.content = digest.hexdigest() if stats.nnz else None
         return stats
 
 
@@ -83,18 +96,30 @@ class Recorder:
     units: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     _by_checksum: dict[str, str] = field(default_factory=dict)
+    _by_content: dict[str, str] = field(default_factory=dict)
     _integer: bool = True
 
-    def duplicate_of(self, checksums: dict[str, tuple[int, str]], main_role: str, stats: UnitStats) -> str | None:
-        """The unit read before whose main file has the same bytes (only for units holding counts)."""
-        if main_role not in checksums or stats.nnz == 0:
+    def duplicate_of(
+        self, checksums: dict[str, tuple[int, str]], main_role: str, stats: UnitStats
+    ) -> tuple[str, str] | None:
+        """The unit read before with the same main file bytes, or the same cells and counts, and which.
+
+        Only units holding counts are compared (empty wells may well be identical).
+        """
+        if stats.nnz == 0:
             return None
-        return self._by_checksum.get(checksums[main_role][1])
+        if main_role in checksums and (earlier := self._by_checksum.get(checksums[main_role][1])):
+            return earlier, "bytes"
+        if stats.content is not None and (earlier := self._by_content.get(stats.content)):
+            return earlier, "content"
+        return None
 
     def read(self, unit: Unit, checksums: dict[str, tuple[int, str]], stats: UnitStats, notes: str) -> None:
         main_role = _main_role(unit)
         if main_role in checksums and stats.nnz:
             self._by_checksum.setdefault(checksums[main_role][1], unit.name)
+        if stats.content is not None:
+            self._by_content.setdefault(stats.content, unit.name)
         self._files(unit.format, unit.name, unit.sources, checksums, "read", None)
         self._integer = self._integer and stats.integer
         self.units.append({
