@@ -511,9 +511,9 @@ def test_truncated_raw_tar_reads_the_complete_members(tmp_path: Path) -> None:
     in_data.write_bytes(raw[: last.offset_data + last.size // 2])
     adata = gseio.read_gse_dir(in_data, on_error="skip")
     assert adata.n_obs == 3
-    assert _reasons(adata, "skipped")[last.name].startswith("CorruptFileError: is truncated")
+    assert _reasons(adata, "skipped")[last.name].startswith("CorruptFileError: is cut short")
     assert "cut short" in _reasons(adata, "ignored")["in_data.tar"]
-    with pytest.raises(CorruptFileError, match=r"in_data\.tar:GSM103_cell3\.txt\.gz: is truncated"):
+    with pytest.raises(CorruptFileError, match=r"in_data\.tar:GSM103_cell3\.txt\.gz: is cut short"):
         gseio.read_gse_dir(in_data)
 
     at_member = tmp_path / "at_member.tar"  # cut right before the last header: tarfile says nothing
@@ -628,3 +628,24 @@ def test_real_10x_triplet_beside_bad_containers(realdata: Path, tmp_path: Path) 
     assert set(adata.obs["sample"]) == {"GSM7022367"}
     (reason,) = _reasons(adata, "skipped").values()
     assert reason.startswith("CorruptFileError: is an HTML page, not data (named .gz but not compressed)")
+
+
+def test_uncompressed_member_cut_short_fails_instead_of_reading_partly(tmp_path: Path) -> None:
+    whole = tmp_path / "whole.tar"
+    with tarfile.open(whole, "w") as tar:
+        for i in range(3):
+            text = "".join(f"G{j}\t{(i + j) % 5}\n" for j in range(400)).encode()
+            info = tarfile.TarInfo(f"GSM10{i}_cell{i}.txt")
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text))
+    with tarfile.open(whole) as tar:
+        last = tar.getmembers()[-1]
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(whole.read_bytes()[: last.offset_data + last.size // 2])  # ends on a whole line, halfway
+    with pytest.raises(
+        CorruptFileError, match=r"cut\.tar:GSM102_cell2\.txt: is cut short: the archive ends after"
+    ):
+        gseio.read_gse_dir(cut)
+    adata = gseio.read_gse_dir(cut, on_error="skip")
+    assert adata.n_obs == 2
+    assert _reasons(adata, "skipped")["GSM102_cell2.txt"].startswith("CorruptFileError: is cut short")

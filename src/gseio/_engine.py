@@ -275,7 +275,7 @@ def _checksums(sources: dict[str, Source]) -> dict[str, tuple[int, str]]:
     for role, source in sources.items():
         try:
             out[role] = checksum(source)
-        except OSError:
+        except (OSError, InputError):  # unreadable, or a tar member cut short: the reader says so
             continue
     return out
 

@@ -62,7 +62,7 @@ class Source:
         """Open the raw (still compressed) bytes for reading."""
         if self.offset is None:
             return open(self.path, "rb")
-        return io.BufferedReader(_Slice(self.path, self.offset, self.size or 0), buffer_size=1 << 20)
+        return io.BufferedReader(_Slice(self.path, self.offset, self.size or 0, self.rel), buffer_size=1 << 20)
 
     def stat_size(self) -> int:
         """Size of the raw bytes."""
@@ -75,10 +75,10 @@ class Source:
 class _Slice(io.RawIOBase):
     """A read-only, seekable window onto ``size`` bytes of a file starting at ``offset``."""
 
-    def __init__(self, path: Path, offset: int, size: int) -> None:
+    def __init__(self, path: Path, offset: int, size: int, name: str = "") -> None:
         super().__init__()
         self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
-        self._start, self._size, self._pos = offset, size, 0
+        self._start, self._size, self._pos, self._name = offset, size, 0, name
 
     def readable(self) -> bool:
         return True
@@ -91,9 +91,17 @@ class _Slice(io.RawIOBase):
         if n == 0:
             return 0
         self._fh.seek(self._start + self._pos)
-        got = self._fh.readinto(memoryview(buffer)[:n])
-        self._pos += got or 0
-        return got or 0
+        got = self._fh.readinto(memoryview(buffer)[:n]) or 0
+        if got == 0:  # the archive ends inside the member: never hand out a member cut short as if whole
+            from .errors import CorruptFileError
+
+            raise CorruptFileError(
+                f"is cut short: the archive ends after {self._pos:,} of its {self._size:,} bytes (the download "
+                "of the archive was probably cut short); download it again",
+                path=f"{self._fh.name}:{self._name}" if self._name else self._fh.name,
+            )
+        self._pos += got
+        return got
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
