@@ -130,6 +130,7 @@ def test_cli_writes_a_checked_report_and_keeps_foreign_files(series, tmp_path):
     first = runner.invoke(main, ["build", str(series), "-o", str(out), "--on-error", "skip", "--tpm",
                                  "--protocol", "10x chromium"])  # fmt: skip
     assert first.exit_code == 0, first.output
+    assert "checked     the outputs, re-read, hold all 2 cells and 18 counts read" in first.output
     report = json.loads((out / "build_report.json").read_text())
     assert report["conservation"]["ok"]
     assert report["conservation"]["expected"] == {"cells": 2, "total_counts": 18.0}

@@ -18,8 +18,11 @@ def stored_values(adata: Any) -> int:
         return int(f["X/indptr"][-1])
 
 
-def build_summary(*, adata: Any, nnz: int, input_dir: Path, outputs: list[Path], seconds: float, mode: str) -> str:
-    """The one-screen summary ``gseio build`` ends with."""
+def build_summary(
+    *, adata: Any, nnz: int, input_dir: Path, outputs: list[Path], seconds: float, mode: str,
+    report: dict[str, Any] | None = None,
+) -> str:  # fmt: skip
+    """The one-screen summary ``gseio build`` ends with (``report``: the checked build report)."""
     prov = adata.uns["gseio"]
     reused = int(prov.get("units_from_cache", 0))
     density = nnz / max(1, adata.n_obs * adata.n_vars)
@@ -34,6 +37,12 @@ def build_summary(*, adata: Any, nnz: int, input_dir: Path, outputs: list[Path],
         f"  time        {seconds:.1f} s, {mode}",
         "  outputs     " + ", ".join(p.name for p in outputs),
     ]
+    if report is not None and report.get("conservation", {}).get("ok"):
+        expected = report["conservation"]["expected"]
+        lines.append(
+            f"  checked     the outputs, re-read, hold all {expected['cells']:,} cells and "
+            f"{expected['total_counts']:,.0f} counts read (build_report.json)"
+        )
     genes = prov.get("genes", {})
     flags = [f"{genes[key]:,} {label}" for key, label in (
         ("n_ensembl_versions_stripped", "Ensembl versions stripped"), ("n_spike_ins", "spike-ins flagged"),

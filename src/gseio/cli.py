@@ -260,7 +260,7 @@ def build(
                 pp.tpm(adata, protocol=protocol, lengths=lengths, missing_length=missing_length)  # type: ignore[arg-type]
             staged = write_outputs(adata, staging, h5ad_name, tpm=tpm, gene_table=table)
             try:
-                checked_report(adata, staging, h5ad_name, staged)
+                report = checked_report(adata, staging, h5ad_name, staged)
             except ConservationError:
                 failed = outdir / f"{REPORT_NAME[: -len('.json')]}.failed.json"
                 outdir.mkdir(parents=True, exist_ok=True)
@@ -287,6 +287,7 @@ def build(
                 outputs=outputs,
                 seconds=time.perf_counter() - started,
                 mode=mode,
+                report=report,
             )
         )
 
