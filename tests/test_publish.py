@@ -130,3 +130,17 @@ def test_stale_staging_of_a_dead_process_is_removed(tmp_path):
     _publish.remove_stale(out)
     assert not stale.exists()
     assert mine.exists()  # a live process's staging is left alone
+
+
+def test_a_symlinked_output_folder_stays_a_symlink(tmp_path):
+    target = tmp_path / "data" / "results"
+    target.mkdir(parents=True)
+    (target / "old.tsv").write_text("old")
+    link = tmp_path / "results"
+    link.symlink_to(target, target_is_directory=True)
+    with _publish.staging_folder(link) as staging:
+        assert staging.parent == target.parent  # beside the real folder, on its file system
+        (staging / "new.tsv").write_text("new")
+        _publish.publish(staging, link, produced=["new.tsv"], drop={"old.tsv"})
+    assert link.is_symlink()
+    assert sorted(p.name for p in target.iterdir()) == ["new.tsv"]

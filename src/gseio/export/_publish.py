@@ -85,7 +85,7 @@ def staging_folder(outdir: Path) -> Iterator[Path]:
 
     Always removed afterwards (after :func:`publish` it holds the previous outputs).
     """
-    outdir = Path(os.path.abspath(outdir))
+    outdir = Path(os.path.realpath(outdir))  # a symlinked output folder: work where it points
     outdir.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(outdir)
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
@@ -153,7 +153,7 @@ def publish(staging: Path, outdir: Path, *, produced: Iterable[str], drop: Itera
     last
         In the file-by-file fallback, the output moved last (the build report).
     """
-    outdir = Path(os.path.abspath(outdir))
+    outdir = Path(os.path.realpath(outdir))  # a symlinked output folder: work where it points
     produced = list(produced)
     if staging.parent == outdir.parent and not outdir.exists():
         os.rename(staging, outdir)  # the folder appears whole
