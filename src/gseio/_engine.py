@@ -197,7 +197,7 @@ def _assemble(
             reason = f"{type(error).__name__}: {error.reason}"
             skipped.append((name, reason))
             sources = item.sources if isinstance(item, Unit) else {"data": source}
-            recorder.skipped(name, item.format if isinstance(item, Unit) else None, sources, outcome.checksums,
+            recorder.skipped(name, item.format, sources, outcome.checksums,
                              reason)  # fmt: skip
             outcome.pieces = None
             continue
@@ -282,7 +282,7 @@ def _checksums(sources: dict[str, Source]) -> dict[str, tuple[int, str]]:
 
 def _duplicate(recorder: Recorder, unit: Unit, outcome: _Outcome) -> DuplicateInputError | None:
     """An error when ``unit``'s main file has the bytes of a unit read before (the same file twice)."""
-    role = "data" if "data" in unit.sources else "matrix" if "matrix" in unit.sources else next(iter(unit.sources))
+    role = unit.main_role
     assert outcome.stats is not None
     found = recorder.duplicate_of(outcome.checksums, role, outcome.stats)
     if found is None:

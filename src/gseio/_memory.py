@@ -117,9 +117,10 @@ class Arena:
             offset = self.size * self.dtype.itemsize
             view = np.frombuffer(self._map, dtype=self.dtype, count=values.size, offset=offset)
             own = _own_map(values) if consume else None
-            step = max(1, _BLOCK_BYTES // max(1, values.itemsize))
-            for start in range(0, values.size, step if own is not None else values.size):
-                stop = min(values.size, start + step if own is not None else values.size)
+            # a consumed array goes in blocks, each given back once copied; any other in one copy
+            step = values.size if own is None else max(1, _BLOCK_BYTES // values.itemsize)
+            for start in range(0, values.size, step):
+                stop = min(values.size, start + step)
                 view[start:stop] = values[start:stop]
                 if own is not None:
                     _discard(own, start * values.itemsize, stop * values.itemsize)

@@ -39,12 +39,17 @@ class Unit:
     sample: str
 
     @property
-    def main(self) -> Source:
-        """The unit's main file (``"data"``, else ``"matrix"``, else the first)."""
+    def main_role(self) -> str:
+        """The role of the unit's main file: ``"data"``, else ``"matrix"``, else the first."""
         for role in ("data", "matrix"):
             if role in self.sources:
-                return self.sources[role]
-        return next(iter(self.sources.values()))
+                return role
+        return next(iter(self.sources))
+
+    @property
+    def main(self) -> Source:
+        """The unit's main file (see :attr:`main_role`)."""
+        return self.sources[self.main_role]
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,10 +71,9 @@ def remove_stale(outdir: Path) -> None:
     """Remove staging folders of ``outdir`` left by builds that were killed (their process is gone)."""
     candidates = [*outdir.parent.glob(f".{outdir.name}{STAGING_MARK}*")]
     if outdir.is_dir():
-        candidates += outdir.glob(f"{STAGING_MARK.lstrip('.')}*")  # inside, where a sibling was not possible
-        candidates += outdir.glob(f"{STAGING_MARK}*")
+        candidates += outdir.glob(f"{STAGING_MARK}*")  # inside, where a sibling was not possible
     for stale in candidates:
-        pid = stale.name.rsplit(STAGING_MARK.lstrip("."), 1)[-1].split("-")[0]
+        pid = stale.name.rsplit(STAGING_MARK, 1)[-1].split("-")[0]
         if pid.isdigit() and not _pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
 
