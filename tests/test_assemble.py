@@ -273,3 +273,13 @@ def test_single_file_readers_record_provenance(tmp_path):
         assert prov["input"] == str(path.resolve())
         assert prov["files"].tolist() == ["GSM1_a.txt"]
         assert prov["version"] == gseio.__version__
+
+
+def test_repeated_gene_whose_counts_sum_past_the_largest_float_is_refused(tmp_path):
+    (tmp_path / "GSM1_a.txt").write_text("G0\t1\nG1\t2\n")
+    (tmp_path / "GSM2_b.txt").write_text("G0\t8.988465674311579e+307\nG0\t8.98846567431158e+307\n")
+    for backed in (None, tmp_path / "x.h5ad"):
+        with pytest.raises(InvalidValueError, match=r"GSM2_b\.txt: the counts of a gene the file repeats"):
+            gseio.read_gse_dir(tmp_path, backed=backed)
+    first = gseio.read_gse_dir(tmp_path, duplicate_genes="first")
+    assert np.isfinite(first.X.data).all()

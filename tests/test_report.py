@@ -184,3 +184,15 @@ def test_one_matrix_in_two_formats_is_caught_by_its_content(realdata, tmp_path):
     adata = gseio.read_gse_dir(tmp_path, on_error="skip")
     assert adata.obs_names.is_unique
     assert build_report(adata)["totals"]["skipped"] == 3  # the triplet's three files
+
+
+def test_tiny_cells_with_equal_counts_are_not_taken_for_duplicates(tmp_path):
+    # two low-depth cells named alike by their header, with the same three reads: chance, not a copy
+    for i in range(2):
+        (tmp_path / f"GSM{i}_c.txt").write_text(f"gene\tcell\nG1\t1\nG2\t2\nG3\t{'0' * i}0\nG4\t0\n")
+    assert gseio.read_gse_dir(tmp_path).n_obs == 2
+    many = "".join(f"G{j}\t{j % 7 + 1}\n" for j in range(40))  # 40 equal counts: a copy
+    (tmp_path / "GSM7_c.txt").write_text("gene\tcopy\n" + many)
+    (tmp_path / "GSM8_c.txt").write_text("gene\tcopy\n" + many.replace("\n", "\r\n"))
+    with pytest.raises(DuplicateInputError, match=r"same cells and counts as GSM7_c\.txt"):
+        gseio.read_gse_dir(tmp_path)

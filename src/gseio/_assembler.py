@@ -149,7 +149,10 @@ class Assembler:
             rows = sparse.csr_matrix(
                 (piece.data, indices, piece.indptr), shape=(piece.n_cells, len(self._gene_pos))
             )
+            before = rows.nnz
             rows.sum_duplicates()
+            if rows.nnz < before:
+                _check_sums(rows, lambda row: piece.source)
             self._sink.append(rows.indptr.astype(np.int64), rows.indices, rows.data)
         else:
             self._indices.append(indices, consume=consume and indices is piece.indices)
@@ -212,6 +215,13 @@ class Assembler:
             present[positions if rank is None else rank[positions], k] = True
         return present
 
+    def _source_of_row(self, row: int) -> Any:
+        """The file cell ``row`` came from (as added with ``source_file=``)."""
+        runs = self._const.get("source_file", [])
+        starts = [start for start, _ in runs]
+        k = int(np.searchsorted(starts, row, side="right")) - 1
+        return runs[k][1] if k >= 0 else None
+
     def gene_report(self) -> dict[str, Any]:
         """The gene identity report of the genes added so far (for the provenance)."""
         names = np.array(list(self._gene_pos), dtype=object)
@@ -233,7 +243,10 @@ class Assembler:
             indptr = indptr.astype(np.int32)
         data = data.astype(_choose_dtype(exact, dtype), copy=False)
         X = sparse.csr_matrix((data, indices, indptr), shape=(self.n_cells, len(names)))
+        before = X.nnz
         X.sum_duplicates()  # sorts each row's genes; sums genes a file repeated
+        if X.nnz < before:
+            _check_sums(X, self._source_of_row)
         varm = {"gene_lists": self._gene_lists(len(names), rank)}
         return ad.AnnData(X=X, obs=self._obs(), var=self._var_frame(names, order), varm=varm)
 
@@ -255,6 +268,20 @@ class Assembler:
             varm={"gene_lists": self._gene_lists(len(names), rank)},
         )  # fmt: skip
         return ad.read_h5ad(path, backed="r")
+
+
+def _check_sums(X: sparse.csr_matrix, source_of_row: Callable[[int], Any]) -> None:
+    """Raise when the counts of a gene repeated in one file sum past the largest float."""
+    bad = np.flatnonzero(~np.isfinite(X.data))
+    if bad.size:
+        from .errors import InvalidValueError
+
+        row = int(np.searchsorted(X.indptr, bad[0], side="right")) - 1
+        raise InvalidValueError(
+            f"the counts of a gene the file repeats (cell {row + 1}) sum beyond the largest float; "
+            "they are not counts. Pass duplicate_genes='first' or 'error', or fix the file",
+            path=source_of_row(row),
+        )
 
 
 def _missing(value: Any) -> bool:

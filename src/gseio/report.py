@@ -38,6 +38,10 @@ REPORT_NAME = "build_report.json"
 REPORT_VERSION = 1
 
 
+#: A single-cell unit with fewer non-zeros is compared by bytes only, not by content, for duplicates.
+CONTENT_MIN_NNZ = 32
+
+
 class ConservationError(OutputError):
     """The outputs written do not hold the cells or counts of the inputs read."""
 
@@ -72,7 +76,8 @@ class UnitStats:
             stats.cells += piece.n_cells
             stats.genes = max(stats.genes, len(piece.genes.names))
             stats.nnz += piece.nnz
-            total = float(piece.data.sum(dtype=np.float64))
+            with np.errstate(over="ignore"):  # absurd values overflow; they are refused elsewhere
+                total = float(piece.data.sum(dtype=np.float64))
             stats.total_counts += total
             stats.integer = stats.integer and piece.data.dtype == np.float32  # float32 pieces hold integers
             digest.update("\0".join(piece.cells).encode("utf-8", "surrogateescape"))
@@ -83,7 +88,9 @@ class UnitStats:
             step = max(1, piece.nnz // 4096)
             digest.update(np.asarray(piece.indices[::step], dtype=np.int64).tobytes())
             digest.update(np.asarray(piece.data[::step], dtype=np.float64).tobytes())
-        stats.content = digest.hexdigest() if stats.nnz else None
+        # one cell with a handful of reads may match another by chance; a matrix of cells, or a deep cell, not
+        compared = stats.nnz and (stats.cells > 1 or stats.nnz >= CONTENT_MIN_NNZ)
+        stats.content = digest.hexdigest() if compared else None
         return stats
 
 
@@ -115,7 +122,7 @@ class Recorder:
         return None
 
     def read(self, unit: Unit, checksums: dict[str, tuple[int, str]], stats: UnitStats, notes: str) -> None:
-        main_role = _main_role(unit)
+        main_role = unit.main_role
         if main_role in checksums and stats.nnz:
             self._by_checksum.setdefault(checksums[main_role][1], unit.name)
         if stats.content is not None:
@@ -173,13 +180,6 @@ class Recorder:
             "genes": _jsonable(gene_report),
             "warnings": list(self.warnings),
         }
-
-
-def _main_role(unit: Unit) -> str:
-    for role in ("data", "matrix"):
-        if role in unit.sources:
-            return role
-    return next(iter(unit.sources))
 
 
 def _jsonable(value: Any) -> Any:
