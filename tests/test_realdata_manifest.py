@@ -99,9 +99,11 @@ EXPECTED = {
     "wide_matrix/pytximport/fabry_disease/counts_tximport_no.csv": "wide_table",
 }
 
-# Files added for the real-uploads issue (12): listed as what gseio makes of them today, until that issue reads them
+# Files added for the real-uploads issue (12): what gseio makes of them today, until that issue reads them
 UPLOADS_TODAY = {
-    "10x_h5_cellranger6/scpcaData/Breast_Cancer_3p_LT/cellranger_cdna/outs/filtered_feature_bc_matrix.h5": "tenx_h5",
+    "10x_h5_cellranger6/scpcaData/Breast_Cancer_3p_LT/cellranger_cdna/outs/filtered_feature_bc_matrix.h5": (
+        "tenx_h5"
+    ),
     "10x_h5_cellranger6/scpcaData/Breast_Cancer_3p_LT/cellranger_cdna/outs/metrics_summary.csv": "unrecognised",
     "alevin/tximportData/mouse1_LPS2_50/alevin/featureDump.txt": "wide_table",  # per-cell QC read as counts
     "alevin/tximportData/mouse1_LPS2_50/alevin/quants_mat.gz": "unrecognised",
