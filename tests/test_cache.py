@@ -154,12 +154,15 @@ def test_changed_file_or_option_misses(tmp_path: Path) -> None:
 
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000))
-    assert cache.get(unit, OPTIONS) is None
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert cache.get(unit, OPTIONS) is not None
+    assert cache.get(unit, OPTIONS) is not None  # touched, not changed: the key is the content
     path.write_text("G1\t30\n")  # one byte longer
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert cache.get(unit, OPTIONS) is None
+    path.write_text("G1\t4\n")  # the same size, and (below) the same modification time: cp -p, rsync -t
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size
+    assert cache.get(unit, OPTIONS) is None
+    path.write_text("G1\t3\n")  # the original bytes again
+    assert cache.get(unit, OPTIONS) is not None
     path.unlink()
     assert cache.get(unit, OPTIONS) is None  # a vanished input is a miss, not an error
     cache.put(unit, OPTIONS, _make_pieces(1))  # and put does not raise either
@@ -357,8 +360,17 @@ def test_tar_members(tmp_path: Path) -> None:
     moved = replace(units[0], sources={"data": replace(units[0].main, offset=units[0].main.offset + 512)})
     assert fresh.get(moved, OPTIONS) is None
     stat = tar.stat()
-    os.utime(tar, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000))  # a new download of the tar
-    assert all(fresh.get(unit, OPTIONS) is None for unit in units)
+    os.utime(tar, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000))  # the same tar downloaded again: hits
+    assert all(fresh.get(unit, OPTIONS) is not None for unit in units)
+    member = units[1].main
+    with open(tar, "r+b") as fh:  # one member's bytes edited in place: the size and mtime stay
+        fh.seek(member.offset)
+        first = fh.read(1)
+        fh.seek(member.offset)
+        fh.write(b"X" if first != b"X" else b"Y")
+    os.utime(tar, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert fresh.get(units[0], OPTIONS) is not None
+    assert fresh.get(units[1], OPTIONS) is None
 
 
 def test_uncacheable_values_are_skipped_quietly(tmp_path: Path) -> None:
@@ -384,10 +396,11 @@ def test_clear(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "cache").iterdir()] == ["notes.txt"]
 
 
-@pytest.mark.parametrize("n_nonzero", [6_000])
-def test_per_cell_unit_is_fast(tmp_path: Path, n_nonzero: int) -> None:
+def test_per_cell_units_share_one_stored_gene_block(tmp_path: Path) -> None:
+    """50 per-cell units over one 58,000-gene list: the list is written once, every unit reads back."""
     block = GeneBlock.from_names([f"ENSG{i:011d}" for i in range(58_000)])
     rng = np.random.default_rng(0)
+    n_nonzero = 6_000
     indices = np.sort(rng.choice(58_000, n_nonzero, replace=False)).astype(np.int32)
     pieces = [
         Piece(
@@ -402,14 +415,36 @@ def test_per_cell_unit_is_fast(tmp_path: Path, n_nonzero: int) -> None:
     ]
     units = [_unit(_input(tmp_path, f"GSM{i}.txt")) for i in range(50)]
     cache = UnitCache(tmp_path / "cache")
-    cache.put(units[0], OPTIONS, pieces)  # the gene block is written here, once
-    started = time.perf_counter()
     for unit in units:
         cache.put(unit, OPTIONS, pieces)
-    put = (time.perf_counter() - started) / len(units)
-    started = time.perf_counter()
-    for unit in units:
-        assert cache.get(unit, OPTIONS) is not None
-    get = (time.perf_counter() - started) / len(units)
-    assert get < 0.005
-    assert put < 0.05  # generous: fsync time depends on the disk
+    assert len(list((tmp_path / "cache").glob("genes-*.bin"))) == 1
+    assert len(list((tmp_path / "cache").glob("*.unit"))) == 50
+    fresh = UnitCache(tmp_path / "cache")
+    got = [fresh.get(unit, OPTIONS) for unit in units]
+    for pieces_back in got:
+        _assert_pieces(pieces_back, pieces)
+    assert all(p[0].genes is got[0][0].genes for p in got)  # one block object for all
+
+
+def test_resumed_build_never_serves_counts_of_an_edit_that_kept_size_and_mtime(tmp_path: Path) -> None:
+    """``cp -p`` / ``rsync -t`` / ``touch -r``: the edit keeps size and mtime; the key is the content."""
+    import gseio
+
+    folder = tmp_path / "GSE1"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"GSM{i}_cell.txt").write_text(f"G1\t{i + 1}\nG2\t7\n")
+    edited = folder / "GSM1_cell.txt"
+    first = gseio.read_gse_dir(folder, cache_dir=tmp_path / "cache")
+    assert first.uns["gseio"]["units_from_cache"] == 0
+    stat = edited.stat()
+    edited.write_text("G1\t9\nG2\t7\n")  # same length as "G1\t2\nG2\t7\n"
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (edited.stat().st_size, edited.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    again = gseio.read_gse_dir(folder, cache_dir=tmp_path / "cache")
+    assert again.uns["gseio"]["units_from_cache"] == 2  # the two untouched files
+    assert again.X.toarray().tolist() == [[1, 7], [9, 7], [3, 7]]
+    import hashlib
+
+    sha = {f["path"]: f["sha256"] for f in gseio.build_report(again)["files"]}
+    assert sha["GSM1_cell.txt"] == hashlib.sha256(edited.read_bytes()).hexdigest()

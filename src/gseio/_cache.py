@@ -1,9 +1,12 @@
 """A disk cache of parsed units: an interrupted build, restarted, reuses the units already parsed.
 
 Each unit's pieces are stored in one file named after a digest of everything parsing
-depends on (the format, the files' names, sizes and modification times, the reader
-options, the gseio version), so a changed input or option is simply a different key:
-stale entries are never consulted, never invalidated. Gene lists, which thousands of
+depends on (the format, the files' names and the SHA-256 of their bytes, the reader
+options and the content of option files such as ``tx2gene``, the gseio version), so a
+changed input or option is simply a different key: stale entries are never consulted,
+never invalidated. Keys hash content, not sizes and modification times: an edit that
+keeps both (``cp -p``, ``rsync -t``, ``touch -r``) is a miss like any other edit. The
+engine hashes every input anyway (for the build report) and passes the digests in. Gene lists, which thousands of
 per-cell files share, are stored once each in their own file and referenced by id.
 
 Files are written under a temporary name, flushed, fsync-ed and renamed into place, so
@@ -23,6 +26,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -30,8 +34,10 @@ from typing import Any
 import numpy as np
 
 from ._piece import GeneBlock, Piece
+from ._source import Source
 from ._unit import ReadOptions, Unit
 from ._version import __version__
+from .errors import GseioError
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +71,7 @@ class UnitCache:
         self._blocks: dict[str, GeneBlock] = {}  # block id -> the one object get() returns
         self._stored: dict[int, tuple[GeneBlock, str]] = {}  # id(block) -> (block kept alive, block id)
         self._written: set[str] = set()  # block files this instance wrote (equal blocks, other objects)
+        self._option_files: dict[tuple[Any, ...], tuple[int, str]] = {}  # option file state -> digest
         self._warned = False
         cutoff = time.time() - _STALE_SECONDS
         for path in self.folder.glob(f"{_TMP}*"):  # recent ones may belong to a build still running
@@ -72,55 +79,89 @@ class UnitCache:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
 
-    def key(self, unit: Unit, options: ReadOptions) -> str:
-        """Digest of the unit's format, files (name, size, mtime, tar range) and parsing options.
+    def key(
+        self, unit: Unit, options: ReadOptions, checksums: Mapping[str, tuple[int, str]] | None = None
+    ) -> str:
+        """Digest of the unit's format, files (role, name, size, SHA-256) and parsing options.
 
-        Raises :class:`OSError` when a file cannot be inspected.
+        ``checksums`` (``role -> (size, SHA-256)`` of the raw bytes, as the engine computes
+        them for the report) saves hashing the files again. Raises :class:`OSError` or a
+        :class:`~gseio.errors.InputError` when a file cannot be read.
         """
+        from .report import checksum
+
         sources = []
         for role, source in sorted(unit.sources.items()):
-            stat = os.stat(source.path)  # for a tar member: the tar itself
-            sources.append([role, source.rel, stat.st_size, stat.st_mtime_ns, source.offset, source.size])
+            size, sha = checksums[role] if checksums is not None and role in checksums else checksum(source)
+            sources.append([role, source.rel, size, sha])
         settings: dict[str, Any] = {}
         for option in fields(ReadOptions):
             if option.name == "cache":  # the build's in-memory gene cache: no input of parsing
                 continue
             value = getattr(options, option.name)
             if value is not None and (option.name == "tx2gene" or isinstance(value, os.PathLike)):
-                stat = os.stat(value)
-                value = [os.fspath(value), stat.st_size, stat.st_mtime_ns]
+                value = [os.fspath(value), *self._file_digest(Path(value))]
             settings[option.name] = value
         text = json.dumps([_MAGIC.hex(), __version__, unit.format, sources, settings], default=str)
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
-    def get(self, unit: Unit, options: ReadOptions) -> list[Piece] | None:
-        """The unit's cached pieces, or ``None`` when absent, stale or unreadable (never raises)."""
+    def _file_digest(self, path: Path) -> tuple[int, str]:
+        """Size and SHA-256 of an option's file (a tx2gene table, a GTF).
+
+        Hashed once per instance and file state (the change time, which ``touch -r`` cannot set
+        back): a build hashes a GTF once, not once per unit.
+        """
+        from .report import checksum
+
+        stat = os.stat(path)
+        state = (os.fspath(path), stat.st_ino, stat.st_size, stat.st_ctime_ns)
+        with self._lock:
+            known = self._option_files.get(state)
+        if known is None:
+            known = checksum(Source.file(path))
+            with self._lock:
+                self._option_files[state] = known
+        return known
+
+    def get(
+        self, unit: Unit, options: ReadOptions, checksums: Mapping[str, tuple[int, str]] | None = None
+    ) -> list[Piece] | None:
+        """The unit's cached pieces, or ``None`` when absent, stale or unreadable (never raises).
+
+        ``checksums``: the files' sizes and SHA-256 when known (see :meth:`key`).
+        """
         try:
-            key = self.key(unit, options)
+            key = self.key(unit, options, checksums)
             header, buf, base = _read(self.folder / f"{key}.unit")
             if header["key"] != key:
                 return None
             return [self._decode_piece(entry, buf, base) for entry in header["pieces"]]
         except FileNotFoundError:
             return None
-        except _UNREADABLE as e:
+        except (*_UNREADABLE, GseioError) as e:
             logger.debug("cache entry of %s unreadable, parsing again: %s", unit.name, e)
             return None
 
-    def put(self, unit: Unit, options: ReadOptions, pieces: list[Piece]) -> None:
-        """Store the unit's pieces durably and atomically.
+    def put(
+        self,
+        unit: Unit,
+        options: ReadOptions,
+        pieces: list[Piece],
+        checksums: Mapping[str, tuple[int, str]] | None = None,
+    ) -> None:
+        """Store the unit's pieces durably and atomically (``checksums`` as for :meth:`get`).
 
         A unit whose pieces hold values this cache cannot store exactly (e.g. arbitrary
         objects) is not cached; a full or read-only disk is logged once. Neither raises:
         the build goes on without the cache.
         """
         try:
-            key = self.key(unit, options)
+            key = self.key(unit, options, checksums)
             out = _Buffers()
             entries = [self._encode_piece(piece, out) for piece in pieces]
             _, parts = _pack({"key": key, "pieces": entries}, out)
             self._write(f"{key}.unit", parts)
-        except TypeError as e:
+        except (TypeError, GseioError) as e:  # uncacheable values, or an input gone unreadable
             logger.debug("%s not cached: %s", unit.name, e)
         except OSError as e:
             if not self._warned:

@@ -163,7 +163,7 @@ def _assemble(
         if isinstance(item, _Failure):
             return _Outcome(None, item.error, _checksums({"data": item.source}))
         checksums = _checksums(item.sources)
-        if unit_cache is not None and (cached := unit_cache.get(item, options)) is not None:
+        if unit_cache is not None and (cached := unit_cache.get(item, options, checksums)) is not None:
             from_cache.append(item.name)  # list.append is atomic: safe from the reader threads
             return _Outcome(cached, None, checksums, UnitStats.of(cached))
         try:
@@ -174,7 +174,7 @@ def _assemble(
             if piece.data.dtype != np.float32 and exact_in_float32(piece.data):
                 piece.data = piece.data.astype(np.float32)
         if unit_cache is not None:
-            unit_cache.put(item, options, pieces)
+            unit_cache.put(item, options, pieces, checksums)
         return _Outcome(pieces, None, checksums, UnitStats.of(pieces))
 
     read_units: list[Unit] = []

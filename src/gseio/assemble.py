@@ -201,8 +201,9 @@ def read_gse_dir(
     cache_dir
         Keep every parsed unit in this folder (durably, written atomically) and reuse
         what is there: an interrupted build restarted with the same arguments parses only
-        the units it had not reached. Entries are keyed by the files' names, sizes and
-        modification times and the reader options, so changed inputs are parsed again.
+        the units it had not reached. Entries are keyed by the files' names and content
+        (SHA-256) and the reader options, so any changed input is parsed again, even an
+        edit that kept the file's size and modification time.
         ``uns["gseio"]["units_from_cache"]`` counts the reused units.
     n_jobs
         Units read at once (threads); ``None`` (default) uses every core, ``-1`` too.

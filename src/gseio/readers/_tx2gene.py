@@ -9,7 +9,8 @@ that carry a whole GENCODE FASTA header (``ENST...|ENSG...|...``) are matched by
 field (tximport's ``ignoreAfterBar``). Transcripts missing from the map are dropped and counted
 in the notes, as tximport does.
 
-The map is loaded once per file (a small cache keyed by path, size and modification time), as
+The map is loaded once per file (a small cache keyed by path, inode, size and change time: the
+change time, unlike the modification time, cannot be set back by ``cp -p`` or ``touch -r``), as
 every sample of a series uses the same one.
 """
 
@@ -51,11 +52,11 @@ def load_tx2gene(path: str | os.PathLike[str]) -> pd.Series:
         stat = path.stat()
     except OSError as e:
         raise FormatError(f"tx2gene cannot be read: {e}", path=path) from e
-    return _load(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    return _load(str(path.resolve()), stat.st_ino, stat.st_ctime_ns, stat.st_size)
 
 
 @lru_cache(maxsize=4)
-def _load(path: str, mtime_ns: int, size: int) -> pd.Series:
+def _load(path: str, inode: int, ctime_ns: int, size: int) -> pd.Series:
     source = Source.file(path)
     data = _open.read_bytes(source)
     lines = [line for line in data[:65536].split(b"\n")[:50] if line.strip() and not line.startswith(b"#")]
