@@ -11,7 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from gseio._cache import UnitCache
 from gseio._piece import GeneBlock, Piece
