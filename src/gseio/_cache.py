@@ -79,9 +79,7 @@ class UnitCache:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
 
-    def key(
-        self, unit: Unit, options: ReadOptions, checksums: Mapping[str, tuple[int, str]] | None = None
-    ) -> str:
+    def key(self, unit: Unit, options: ReadOptions, checksums: Mapping[str, tuple[int, str]] | None = None) -> str:
         """Digest of the unit's format, files (role, name, size, SHA-256) and parsing options.
 
         ``checksums`` (``role -> (size, SHA-256)`` of the raw bytes, as the engine computes
