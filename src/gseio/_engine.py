@@ -9,11 +9,8 @@ memory or streaming to disk. The provenance it records is what ``uns["gseio"]`` 
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
-import sys
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -25,7 +22,7 @@ import numpy as np
 from . import _backed, _open, _registry, _warn
 from ._assembler import Assembler
 from ._options import DType, DuplicateGenes, GeneIds, GeneOrder, OnError
-from ._parallel import ordered_map, resolve_jobs
+from ._parallel import importing_in_background, ordered_map, resolve_jobs
 from ._piece import Piece, exact_in_float32
 from ._source import Source
 from ._unit import ReadOptions, Unit
@@ -115,7 +112,11 @@ def assemble_units(
         raise OutputError("exists already; remove it or choose another file for backed=", path=backed)
     sink = None if backed is None else _backed.BackedWriter(Path(backed), dtype=dtype)
     try:
-        with _warn.recording() as warned, _open.expansion_limit(options.max_expansion):
+        with (
+            _warn.recording() as warned,
+            _open.expansion_limit(options.max_expansion),
+            importing_in_background("anndata"),  # while the readers work, not after them
+        ):
             return _assemble(
                 items, sink, None if cache_dir is None else UnitCache(cache_dir), warned,
                 input_path=input_path, options=options, gene_order=gene_order, dtype=dtype,
@@ -150,10 +151,6 @@ def _assemble(
     gene_ids: GeneIds,
     gene_table: Any,
 ) -> AnnData:
-    from tqdm.auto import tqdm
-
-    if "anndata" not in sys.modules:  # import it while the readers work, not after them (~0.25 s)
-        threading.Thread(target=importlib.import_module, args=("anndata",), daemon=True).start()
     assembler = Assembler(sink, gene_ids=gene_ids, gene_table=gene_table)
     recorder = Recorder(input_path, warnings=warned)
 
@@ -181,39 +178,42 @@ def _assemble(
     notes: list[str] = []
     values: set[str] = set()
     results = ordered_map(read_one, items, n_jobs=resolve_jobs(n_jobs, len(items)))
-    bar = tqdm(zip(items, results, strict=True), total=len(items), desc="reading", unit="unit",
-               disable=not progress, dynamic_ncols=True)  # fmt: skip
-    for item, outcome in bar:
-        error = outcome.error
-        if error is None and isinstance(item, Unit) and outcome.stats is not None:
-            error = _duplicate(recorder, item, outcome)
-        if error is not None:
-            if on_error == "raise":
-                results.close()
-                raise error
-            source = item.source if isinstance(item, _Failure) else item.main
-            name = item.name if isinstance(item, Unit) else source.rel
-            logger.warning("skipped %s: %s", name, error.reason)
-            reason = f"{type(error).__name__}: {error.reason}"
-            skipped.append((name, reason))
-            sources = item.sources if isinstance(item, Unit) else {"data": source}
-            recorder.skipped(name, item.format, sources, outcome.checksums,
-                             reason)  # fmt: skip
-            outcome.pieces = None
-            continue
-        assert isinstance(item, Unit)
-        assert outcome.pieces is not None
-        assert outcome.stats is not None
-        read_units.append(item)
-        note = json.dumps({k: v for p in outcome.pieces for k, v in p.notes.items()}, sort_keys=True)
-        notes.append(note)
-        recorder.read(item, outcome.checksums, outcome.stats, note)
-        for piece in outcome.pieces:
-            values.add(piece.values)
-            assembler.add(piece, consume=True, sample=item.sample, source_file=item.name)
-        # the assembler copied what it needs: drop the pieces now (the progress bar and zip still
-        # hold the outcome until the next unit is ready)
-        outcome.pieces = piece = None
+    try:  # however the loop ends, reading stops and the reader threads are joined
+        bar = _progress(zip(items, results, strict=True), total=len(items), show=progress)
+        for item, outcome in bar:
+            error = outcome.error
+            if error is None and isinstance(item, Unit) and outcome.stats is not None:
+                error = _duplicate(recorder, item, outcome)
+            if error is not None:
+                if on_error == "raise":
+                    raise error
+                source = item.source if isinstance(item, _Failure) else item.main
+                name = item.name if isinstance(item, Unit) else source.rel
+                logger.warning("skipped %s: %s", name, error.reason)
+                reason = f"{type(error).__name__}: {error.reason}"
+                skipped.append((name, reason))
+                sources = item.sources if isinstance(item, Unit) else {"data": source}
+                recorder.skipped(name, item.format, sources, outcome.checksums,
+                                 reason)  # fmt: skip
+                outcome.pieces = None
+                continue
+            assert isinstance(item, Unit)
+            assert outcome.pieces is not None
+            assert outcome.stats is not None
+            read_units.append(item)
+            note = json.dumps({k: v for p in outcome.pieces for k, v in p.notes.items()}, sort_keys=True)
+            notes.append(note)
+            recorder.read(item, outcome.checksums, outcome.stats, note)
+            for piece in outcome.pieces:
+                values.add(piece.values)
+                assembler.add(piece, consume=True, sample=item.sample, source_file=item.name)
+            # the assembler copied what it needs: drop the pieces now (the progress bar and zip still
+            # hold the outcome until the next unit is ready)
+            outcome.pieces = piece = None
+    finally:
+        results.close()
+        if hasattr(bar, "close"):
+            bar.close()
     del bar, results
     _check_mixing(read_units, values, allow_mixed=allow_mixed, where=input_path)
     if assembler.n_cells == 0 and skipped:
@@ -245,6 +245,22 @@ def _assemble(
     adata = assembler.finish(gene_order=gene_order, dtype=dtype)
     adata.uns.update(uns())
     return adata
+
+
+def _progress(iterable: Iterable[Any], *, total: int, show: bool) -> Iterable[Any]:
+    """A progress bar over ``iterable``, or the iterable itself when nothing is shown.
+
+    tqdm starts a monitor thread for every bar, shown or not, that outlives the build; the bar
+    shown has its monitor switched off (it only tunes the refresh rate).
+    """
+    if not show:
+        return iterable
+    from tqdm.auto import tqdm
+
+    class Bar(tqdm):  # type: ignore[misc, valid-type]
+        monitor_interval = 0
+
+    return Bar(iterable, total=total, desc="reading", unit="unit", dynamic_ncols=True)
 
 
 @dataclass(frozen=True, slots=True)
