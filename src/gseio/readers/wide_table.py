@@ -40,6 +40,7 @@ from .._source import Source
 from .._unit import Orientation, ReadOptions, Unit
 from ..errors import FormatError
 from ..geo import cell_id_from_name
+from ._header import is_header
 from ._labels import CELL_HEADERS, GENE_HEADERS, decide_orientation
 from ._table import Layout, find_layout, is_missing, is_number, parse_table, plan_columns, sample_rows
 from ._table_piece import build_piece
@@ -64,11 +65,22 @@ def normalised_marker(*texts: str) -> str | None:
 
 
 def has_header(layout: Layout) -> bool:
-    """Whether the first line is a header: an empty corner, a quoted field or a non-numeric last field."""
+    """Whether the first line is a header, by the rule of :mod:`gseio.readers._header`.
+
+    Quotes count as evidence only when the body leaves its numbers unquoted (R's ``write.csv``);
+    a file that quotes every field (``QUOTE_ALL``) is judged by the fields' content.
+    """
     fields = layout.header
     if len(fields) < 2:
         return bool(fields) and not is_number(fields[0])
-    return fields[0].strip() == "" or any(layout.quoted[1:]) or not is_number(fields[-1])
+    quoted = layout.quoted[1:] if any(layout.quoted[1:]) and not _quotes_numbers(layout) else []
+    return is_header(fields[0], fields[1:], quoted=quoted)
+
+
+def _quotes_numbers(layout: Layout) -> bool:
+    """Whether the first body line quotes a field after its label."""
+    line = next((row for row in layout.body.split(b"\n", 8)[:8] if row.strip()), b"")
+    return b'"' in line.partition(layout.delimiter.encode())[2]
 
 
 def _looks_wide(head: bytes, source: Source) -> bool:
