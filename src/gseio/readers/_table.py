@@ -18,6 +18,7 @@ import numpy as np
 
 from .._piece import check_counts
 from ..errors import FormatError, InvalidValueError
+from ._decode import decode_name, decode_names, report
 from ._labels import CELL_HEADERS, GENE_HEADERS
 from ._lines import find_unparsable, line_of_row
 
@@ -75,6 +76,7 @@ class Layout:
     quoted: list[bool]
     comments: list[str] = field(default_factory=list)
     first_line: int = 2  # the file's line number of the body's first line, for messages
+    recoded: list[int] = field(default_factory=list)  # header fields that were not UTF-8 (see _decode)
 
     def line(self, row: int) -> int:
         """The file's line number of parsed data row ``row`` (0-based; empty lines are not rows)."""
@@ -98,7 +100,9 @@ def _normalise_blanks(data: bytes) -> bytes:
     return re.sub(rb"(?m)^\t|\t(?=\r?$)", b"", data)
 
 
-def find_layout(data: bytes, path: object, *, skip_lines: int = 0, comment: tuple[bytes, ...] = (b"#",)) -> Layout:
+def find_layout(
+    data: bytes, path: object, *, skip_lines: int = 0, comment: tuple[bytes, ...] = (b"#",), quiet: bool = False
+) -> Layout:
     """Normalise ``data`` and split off its header line.
 
     Parameters
@@ -111,6 +115,9 @@ def find_layout(data: bytes, path: object, *, skip_lines: int = 0, comment: tupl
         Leading lines that are a preamble (GCT's version and dimension lines).
     comment
         Lines starting with one of these are comments (kept in :attr:`Layout.comments`).
+    quiet
+        Do not warn about header fields that are not UTF-8 (sniffers; they are in
+        :attr:`Layout.recoded` either way).
     """
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -135,17 +142,23 @@ def find_layout(data: bytes, path: object, *, skip_lines: int = 0, comment: tupl
     if any(b"\n" + c in body for c in comment):  # comment lines inside the body are rare: filter only then
         # blanked, not removed: the parser skips empty lines and messages keep the file's line numbers
         body = b"\n".join(b"" if row.startswith(comment) else row for row in body.split(b"\n"))
-    header_text = first.decode("utf-8", "replace")
+    # split as Latin-1 (one character per byte, delimiters and quotes are ASCII), then decode each field
+    header_text = first.decode("latin-1")
     if b"\t" in first:
         delimiter = "\t"
     elif b"," in first:
         delimiter = ","
     else:
         delimiter = "\t"
-        header_text = "\t".join(header_text.split())
+        header_text = "\t".join(re.split(r"[ \t]+", header_text.strip(" \t")))  # as the body: ASCII blanks
         body = _normalise_blanks(body)
-    header, quoted = split_fields(header_text, delimiter)
-    return Layout(body, delimiter, header, quoted, comments, first_line)
+    fields, quoted = split_fields(header_text, delimiter)
+    decoded = [decode_name(f.encode("latin-1")) for f in fields]
+    header = [name for name, _ in decoded]
+    recoded = [k for k, (_, legacy) in enumerate(decoded) if legacy]
+    if not quiet:
+        report(path, recoded, header, line=lambda k: first_line - 1, what="header fields")
+    return Layout(body, delimiter, header, quoted, comments, first_line, recoded)
 
 
 def sample_rows(layout: Layout, n: int = 200, *, complete: bool = True) -> list[list[str]]:
@@ -242,13 +255,18 @@ class Table:
     line: Callable[[int], int] | None = None  # the file's line number of a data row, for messages
 
 
-def decode_column(column: object) -> np.ndarray:
-    """An Arrow binary column as an object array of str (UTF-8, else Latin-1; nulls as "")."""
-    items = column.to_pylist()  # type: ignore[attr-defined]
-    try:
-        return np.array([b"" if b is None else b for b in items], dtype=object).astype(str).astype(object)
-    except UnicodeDecodeError:  # Latin-1 files exist; decoding them as such loses nothing
-        return np.array([(b or b"").decode("latin-1") for b in items], dtype=object)
+def decode_column(
+    column: object, *, path: object = None, line: Callable[[int], int] | None = None, what: str = "labels"
+) -> np.ndarray:
+    """An Arrow binary column as an object array of str (nulls as ""), decoded name by name.
+
+    UTF-8, and Windows-1252 for the names that are not (:mod:`gseio.readers._decode`); with
+    ``path``, those are warned about, ``line(row)`` giving their line numbers.
+    """
+    names, recoded = decode_names(column)
+    if path is not None:
+        report(path, recoded, names, line=line, what=what)
+    return names
 
 
 def ragged_row(layout: Layout, width: int) -> str | None:
@@ -307,7 +325,7 @@ def parse_table(layout: Layout, plan: ColumnPlan, path: object) -> Table:
         j, i = found
         value = table.column(names[j])[i].as_py().decode("utf-8", "replace")
         raise InvalidValueError(f"{where(i, j)}: {value!r} is not a number", path=path) from e
-    labels = decode_column(table.column("c0"))
+    labels = decode_column(table.column("c0"), path=path, line=layout.line, what="row labels")
     empty = np.flatnonzero(labels == "")
     if empty.size:
         raise FormatError(f"line {layout.line(int(empty[0]))} has an empty label in the first column", path=path)
@@ -327,7 +345,8 @@ def parse_table(layout: Layout, plan: ColumnPlan, path: object) -> Table:
         del column
     annotations = {}
     for j, var_name in plan.annotations.items():
-        annotations[var_name] = _annotation(decode_column(table.column(names[j])))
+        column = decode_column(table.column(names[j]), path=path, line=layout.line, what=f"{var_name} values")
+        annotations[var_name] = _annotation(column)
     del table
     return Table(
         labels,

@@ -87,7 +87,7 @@ def _looks_wide(head: bytes, source: Source) -> bool:
     if b"\0" in head[:4096]:
         return False
     try:
-        layout = find_layout(head, source)
+        layout = find_layout(head, source, quiet=True)
     except FormatError:
         return False
     if not has_header(layout):
