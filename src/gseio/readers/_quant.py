@@ -41,12 +41,16 @@ def head_lines(head: bytes, limit: int = 50) -> list[bytes]:
     return [line.rstrip(b"\r") for line in lines]
 
 
-def header_fields(head: bytes, *, skip_comments: bool = False) -> list[str]:
-    """The first line of ``head`` (after ``#`` lines when asked) split on tabs; ``[]`` if none."""
+def header_fields(head: bytes, *, skip_comments: bool = False, limit: int | None = None) -> list[str]:
+    """The first line of ``head`` (after ``#`` lines when asked) split on tabs; ``[]`` if none.
+
+    ``limit``: at most that many fields (sniffers compare a few; a wide header has 100,000s).
+    """
     for line in head_lines(head, 20):
         if skip_comments and line.startswith(b"#"):
             continue
-        return [decode_name(f)[0].strip() for f in line.split(b"\t")]
+        fields = line.split(b"\t") if limit is None else line.split(b"\t", limit)[:limit]
+        return [decode_name(f)[0].strip() for f in fields]
     return []
 
 

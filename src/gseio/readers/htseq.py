@@ -49,15 +49,14 @@ def sniff(head: bytes, source: Source) -> float:
     """Score ``head`` as a headerless htseq-count table with three or more columns."""
     if _quant.BINARY_MARK in head[:4096]:
         return 0.0
-    rows = [line.split(b"\t") for line in _quant.head_lines(head) if line.strip()]
-    if not rows:
-        return 0.0
+    lines = [line for line in _quant.head_lines(head) if line.strip()]
+    if not lines or _first_is_header(lines[0].split(b"\t", 1)[:1] + lines[0].rsplit(b"\t", 1)[-1:]):
+        return 0.0  # htseq-count writes no header: a table with one is a wide table
+    rows = [line.split(b"\t") for line in lines]
     width = len(rows[0])
     first = rows[0][0]
     # two columns are cell_table's; '#' lines and STAR's N_* counters belong to other tools
     if width < 3 or first.startswith((b"#", b"N_unmapped")) or first.strip() == b"":
-        return 0.0
-    if _first_is_header(rows[0]):  # htseq-count writes none: a table with a header is a wide table
         return 0.0
     bad = 0
     for row in rows:
