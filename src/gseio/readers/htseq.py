@@ -9,7 +9,10 @@ output (``gene<TAB>count``) is a per-cell table and is read by ``cell_table``, n
 
 Which trailing columns are counts is told by the special rows when the file has them (their
 attribute fields are empty, their count fields are not), else by the trailing run of columns
-that are numbers on every row.
+that are numbers on every row (a few failed numbers such as ``NA`` among them are reported by line).
+htseq-count writes no header; a first line is taken for one only by the rule of
+:mod:`gseio.readers._header` applied to its first and last fields, so ``ENSG...<TAB>5<TAB>NA`` is data
+with a bad count, not a header naming cells ``5`` and ``NA``.
 """
 
 from __future__ import annotations
