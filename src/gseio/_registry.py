@@ -29,8 +29,8 @@ logger = logging.getLogger(__name__)
 
 #: How many decompressed bytes sniffers get to look at, at least (the whole file when it is shorter).
 SNIFF_BYTES = 16384
-#: Complete lines the head is read on to hold, beyond :data:`SNIFF_BYTES`: a header and a few rows of
-#: a wide table, whose header line alone is longer than 16 KiB above ~1,100 columns.
+#: Complete lines (comment lines not counted) the head is read on to hold, beyond :data:`SNIFF_BYTES`: a
+#: header and a few rows of a wide table, whose header line alone is longer than 16 KiB above ~1,100 columns.
 SNIFF_LINES = 6
 #: The most decompressed bytes read for sniffing, however long the lines are.
 SNIFF_LIMIT = 16 << 20
@@ -186,8 +186,8 @@ def read_head(source: Source) -> tuple[bytes, bool]:
     """The first decompressed bytes of ``source`` for sniffing, and whether :data:`SNIFF_LIMIT` cut them.
 
     A text file's head is read on past :data:`SNIFF_BYTES` until it holds :data:`SNIFF_LINES`
-    complete lines (or the file ends, or the limit is reached), then cut after its last line
-    end, so sniffers see whole lines only. A binary file's head (a NUL byte in it) is its
+    complete lines besides comment lines (or the file ends, or the limit is reached), then cut
+    at a line end, so sniffers see whole lines only. A binary file's head (a NUL byte in it) is its
     first :data:`SNIFF_BYTES`.
 
     Raises
@@ -201,21 +201,32 @@ def read_head(source: Source) -> tuple[bytes, bool]:
         head = fh.read(SNIFF_BYTES)
         if len(head) < SNIFF_BYTES or b"\0" in head:
             return head, False
-        if head.count(b"\n") >= SNIFF_LINES:  # the usual case: 16 KiB of whole lines
-            return head[: head.rfind(b"\n") + 1], False
-        while head.count(b"\n") < SNIFF_LINES and len(head) < SNIFF_LIMIT:
+        while (end := _line_end(head, SNIFF_LINES)) < 0 and len(head) < SNIFF_LIMIT:
             more = fh.read(min(len(head), SNIFF_LIMIT - len(head)))  # doubling: few reads, whatever the length
             if not more:
                 return head, False  # the whole file
             head += more
-    end = -1
-    for _ in range(SNIFF_LINES):  # no more lines than needed: sniffing a wide table costs per field
-        if (found := head.find(b"\n", end + 1)) < 0:
-            break
-        end = found
-    if end < 0:
+    if end >= 0:  # 16 KiB of whole lines, or more, up to the end of the last line needed: no further
+        return head[: max(end, head.rfind(b"\n", 0, SNIFF_BYTES) + 1)], False
+    if (last := head.rfind(b"\n")) < 0:
         raise _long_lines(source, head)
-    return head[: end + 1], head.count(b"\n", 0, end + 1) < SNIFF_LINES
+    return head[: last + 1], True
+
+
+#: Lines that start so are comments or a preamble (``#``, Drop-seq's ``@``, Matrix Market's ``%``, GEO's ``!``).
+_COMMENTS = (b"#", b"@", b"%", b"!")
+
+
+def _line_end(head: bytes, n: int) -> int:
+    """Where the ``n``-th complete line that is no comment ends (the offset after its newline), else -1."""
+    pos = found = 0
+    while found < n:
+        end = head.find(b"\n", pos)
+        if end < 0:
+            return -1
+        found += not head.startswith(_COMMENTS, pos)
+        pos = end + 1
+    return pos
 
 
 def _long_lines(source: Source, head: bytes) -> UnknownFormatError:
