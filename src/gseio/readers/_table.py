@@ -157,8 +157,10 @@ def find_layout(
     if any(b"\n" + c in body for c in comment):  # comment lines inside the body are rare: filter only then
         # blanked, not removed: the parser skips empty lines and messages keep the file's line numbers
         body = b"\n".join(b"" if row.startswith(comment) else row for row in body.split(b"\n"))
-    # split as Latin-1 (one character per byte, delimiters and quotes are ASCII), then decode each field
-    header_text = first.decode("latin-1")
+    try:
+        header_text, legacy = first.decode("utf-8"), False
+    except UnicodeDecodeError:  # split as Latin-1 (a character per byte; delimiters are ASCII), decode each
+        header_text, legacy = first.decode("latin-1"), True
     if b"\t" in first:
         delimiter = "\t"
     elif b"," in first:
@@ -167,10 +169,12 @@ def find_layout(
         delimiter = "\t"
         header_text = "\t".join(re.split(r"[ \t]+", header_text.strip(" \t")))  # as the body: ASCII blanks
         body = _normalise_blanks(body)
-    fields, quoted = split_fields(header_text, delimiter)
-    decoded = [decode_name(f.encode("latin-1")) for f in fields]
-    header = [name for name, _ in decoded]
-    recoded = [k for k, (_, legacy) in enumerate(decoded) if legacy]
+    header, quoted = split_fields(header_text, delimiter)
+    recoded: list[int] = []
+    if legacy:
+        decoded = [decode_name(f.encode("latin-1")) for f in header]
+        header = [name for name, _ in decoded]
+        recoded = [k for k, (_, was_legacy) in enumerate(decoded) if was_legacy]
     if not quiet:
         report(path, recoded, header, line=lambda k: first_line - 1, what="header fields")
     return Layout(body, delimiter, header, quoted, comments, first_line, recoded)
