@@ -3,6 +3,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import re
 import zipfile
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 
 import gseio
 from conftest import parse_two_column
-from gseio.errors import CorruptFileError, EmptyFileError, FormatError, InvalidValueError
+from gseio.errors import CorruptFileError, EmptyFileError, FormatError, GseioWarning, InvalidValueError
+from gseio.readers._header import is_header
 
 GENES = ["ENSG00000000003", "ENSG00000000005", "TSPAN6", "ERCC-00002", "MT-CO1", "Gene(with)parens"]
 COUNTS = [12, 0, 3, 0, 4051, 7]
@@ -183,7 +185,8 @@ def test_missing_file(tmp_path):
 
 
 def test_latin1_gene_names_are_kept(tmp_path):
-    adata = gseio.read_cell_table(_write(tmp_path / "l.txt", "caf\xe9\t3\nb\t1\n".encode("latin-1")))
+    with pytest.warns(GseioWarning, match=r"1 of 2 gene names is not valid UTF-8 \(line 1\)"):
+        adata = gseio.read_cell_table(_write(tmp_path / "l.txt", "caf\xe9\t3\nb\t1\n".encode("latin-1")))
     assert adata.var_names.tolist() == ["café", "b"]
 
 
@@ -191,3 +194,97 @@ def test_an_unbalanced_quote_never_merges_rows_silently(tmp_path):
     path = _write(tmp_path / "q.csv", b'",0\r\n",0\r\nB,1\r\n')
     with pytest.raises(FormatError, match="unbalanced quote"):
         gseio.read_cell_table(path)
+
+
+# line 1 of a header-less file holds a bad count: (token, what the message says of it)
+BAD_FIRST_COUNTS = [
+    ("NA", "count 'NA' is missing or NaN"),
+    ("nan", "count 'nan' is missing or NaN"),
+    ("N/A", "count 'N/A' is missing or NaN"),
+    ("null", "count 'null' is missing or NaN"),
+    ("", "count '' is missing or NaN"),
+    ("inf", "count inf is negative, NaN or infinite"),
+    ("-inf", "count -inf is negative, NaN or infinite"),
+    ("Infinity", "count inf is negative, NaN or infinite"),
+    ("0x10", "count '0x10' is not a number"),
+    ("1,000", "count '1,000' is not a number"),
+    ("abc", "count 'abc' is not a number"),
+    ("-", "count '-' is not a number"),
+    ("1e", "count '1e' is not a number"),
+    ("-3", "count -3 is negative"),
+]
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+@pytest.mark.parametrize(("token", "said"), BAD_FIRST_COUNTS)
+def test_a_bad_count_on_line_1_is_a_bad_value_not_a_header(tmp_path, compression, token, said):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    text = f"ENSG00000000001\t{token}\nENSG00000000002\t5\nENSG00000000003\t0\n"
+    path = _write(folder / "GSM1_c.txt.gz", text, compression)
+    assert gseio.detect_format(path) == "cell_table"
+    expected = re.escape(f"line 1 (gene 'ENSG00000000001'): {said}")
+    with pytest.raises(InvalidValueError, match=expected) as info:
+        gseio.read_gse_dir(folder)
+    assert str(path) in str(info.value)
+    with pytest.raises(InvalidValueError, match=expected):
+        gseio.read_cell_table(path)
+
+
+@pytest.mark.parametrize(
+    ("first", "cell"),
+    [
+        ("gene\tNA12878", "NA12878"),  # a Coriell sample, not a missing count
+        ("gene\t1", "1"),  # a cell named by a number: the label word makes the line a header
+        ("gene_id\tcell-1", "cell-1"),
+        ("Geneid\tGSM123", "GSM123"),
+        ("Gene ID\tLM2_G15", "LM2_G15"),
+        ("\tC1", "C1"),  # pandas' empty corner
+        ("ACTB\tabc", "abc"),  # ambiguous (a symbol and a bad count?): a header, as the module notes say
+        ('"tracking_id","x"', "c"),  # R's write.csv of a vector: "x" names the values, the file names the cell
+    ],
+)
+def test_genuine_headers_with_odd_cell_names_stay_headers(tmp_path, first, cell):
+    sep = "," if first.startswith('"') else "\t"
+    body = f"ENSG00000000002{sep}5\nENSG00000000003{sep}0\nENSG00000000004{sep}2\n"
+    path = _write(tmp_path / "c.txt", f"{first}\n{body}")
+    assert gseio.detect_format(path) == "cell_table"
+    adata = gseio.read_cell_table(path)
+    assert adata.obs["cell"].tolist() == [cell]
+    assert _as_dict(adata) == {"ENSG00000000002": 5.0, "ENSG00000000003": 0.0, "ENSG00000000004": 2.0}
+
+
+def test_a_symbol_and_a_number_on_line_1_are_data(tmp_path):
+    # ambiguous too (a label column named "Cre" and a cell "1"?): read as data, as a number always was
+    path = _write(tmp_path / "c.txt", "Cre\t1\nENSG00000000002\t5\n")
+    assert _as_dict(gseio.read_cell_table(path)) == {"Cre": 1.0, "ENSG00000000002": 5.0}
+
+
+@pytest.mark.parametrize(
+    ("label", "values", "header"),
+    [
+        ("ENSG00000000001", ["NA"], False),
+        ("ENSMUSG00000000001.3", ["abc"], False),  # a gene id: whatever follows, data
+        ("ERCC-00002", ["cell1"], False),
+        ("__no_feature", ["x1"], False),
+        ("ACTB", ["NA"], False),
+        ("ACTB", ["1'000"], False),
+        ("ACTB", ["2,5"], False),
+        ("ACTB", ["1.2.3"], False),
+        ("ACTB", ["#N/A"], False),
+        ("ACTB", ["12"], False),
+        ("", ["5"], False),  # a count without its gene: the reader says so
+        ("ACTB", ["NA12878"], True),
+        ("ACTB", ["GSM123"], True),
+        ("ENSG00000000001", ["counts"], True),  # a word naming the value column
+        ("gene", ["NA"], True),
+        ("Gene.Symbol", ["1"], True),
+        ("", ["0", "1", "2"], True),  # pandas' to_csv: an empty corner over numbered columns
+        ("c1", ["c2", "c3", ""], True),  # a trailing delimiter
+        ("ACTB", ["5", "NA"], False),
+        ("ACTB", ["1", "2"], True),  # with quotes (R's write.csv), numbers are names
+    ],
+)
+def test_header_rule(label, values, header):
+    quoted = [True] * len(values) if (label, values) == ("ACTB", ["1", "2"]) else []
+    assert is_header(label, values, quoted=quoted) is header

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 import shutil
 from pathlib import Path
@@ -119,3 +120,40 @@ def test_bad_values_name_the_file(tmp_path, body, error):
 def test_sniffer_never_raises_on_junk():
     for junk in (b"", b"\0\1\2", b"\xff\xfe" * 100, b"a\tb\n\t\t\n", b"__no_feature\t\t\t1\n", b"\n\n\n"):
         assert sniff(junk, Source.file("junk.txt")) in (0.0, 0.6, 1.0)
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+@pytest.mark.parametrize(
+    ("first", "said"),
+    [
+        ("ENSG00000000001\t5\tNA", "value 'NA' in column 3 is not a number"),
+        ("ENSG00000000001\tchrI\t1,000", "value '1,000' in column 3 is not a number"),
+        ("ACTB\t0x10\t4", "value '0x10' in column 2 is not a number"),
+        ("ACTB\t3\t-", "value '-' in column 3 is not a number"),
+    ],
+)
+def test_a_bad_count_on_line_1_is_a_bad_value_not_a_header(tmp_path, compression, first, said):
+    # once taken for a header (its last field is no number): the gene lost, the cells named "5" and "NA"
+    # the same fields as line 1, with good counts: GENEk, the attribute (if any), then 2s
+    fields = first.split("\t")
+    body = "".join(
+        "\t".join([f"GENE{k}", *(f if f == "chrI" else "2" for f in fields[1:])]) + "\n" for k in range(4)
+    )
+    text = (first + "\n" + body).encode()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    path = folder / "s.tsv"
+    path.write_bytes(gzip.compress(text) if compression == "gzip" else text)
+    assert gseio.detect_format(path) == "htseq"
+    gene = first.split("\t")[0]
+    with pytest.raises(InvalidValueError, match=re.escape(f"line 1 (gene '{gene}'): {said}")):
+        gseio.read_gse_dir(folder)
+
+
+def test_a_header_line_is_still_a_header(tmp_path):
+    path = tmp_path / "s.tsv"
+    path.write_text("gene\tchr\tS1\tS2\nGENE1\tchrI\t5\t7\nGENE2\tchrII\t1\t0\n")
+    adata = gseio.read(path, format="htseq")
+    assert adata.obs_names.tolist() == ["S1", "S2"]
+    assert adata.var_names.tolist() == ["GENE1", "GENE2"]
+    assert adata.X.toarray().tolist() == [[5, 1], [7, 0]]

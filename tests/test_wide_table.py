@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import shutil
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,9 +13,10 @@ from hypothesis import strategies as st
 
 import gseio
 from gseio._source import Source
-from gseio.errors import FormatError, GseioError, InvalidValueError, UnknownFormatError
+from gseio.errors import FormatError, GseioError, GseioWarning, InvalidValueError, UnknownFormatError
 from gseio.readers import dropseq, gct, h5ad, loom, umi_tools, wide_table
 from gseio.readers._labels import classify, decide_orientation, label_kind
+from gseio.readers._table import find_layout
 from gseio.readers.wide_table import read_wide_table
 
 REAL = [
@@ -261,5 +263,42 @@ def test_sniffers_and_classifier_never_raise(tmp_path, data, text):
         assert sniff(data, source) in (0.0, 0.5, 1.0)
         assert sniff(b"gene\t" + data, source) in (0.0, 0.5, 1.0)
     decide_orientation(text, list(reversed(text)), corner=text[0] if text else "")
-    with contextlib.suppress(GseioError):
+    # junk is seldom UTF-8: names read as Windows-1252 are warned about, which is no failure here
+    with contextlib.suppress(GseioError), warnings.catch_warnings():
+        warnings.simplefilter("ignore", GseioWarning)
         read_wide_table(path)
+
+
+def test_a_headerless_line_with_a_bad_count_is_not_a_wide_header(tmp_path):
+    # "ENSG...<TAB>5<TAB>NA" ends in no number: it was read as a header of cells "5" and "NA"
+    path = tmp_path / "t.tsv"
+    path.write_text("ENSG00000000001\t5\tNA\nENSG00000000002\t1\t2\nENSG00000000003\t0\t4\n")
+    assert wide_table.sniff(path.read_bytes(), Source.file(path)) == 0.0
+    with pytest.raises(FormatError, match="the first line is not a header"):
+        read_wide_table(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "cells"),
+    [
+        ('"X","1","2"\n"ACTB",5,1\n"GAPDH",3,4\n', ["1", "2"]),  # R: names quoted, numbers not
+        ("\t0\t1\nACTB\t5\t1\nGAPDH\t3\t4\n", ["0", "1"]),  # pandas: an empty corner
+        ("Gene.Symbol\t1\t2\nACTB\t5\t1\nGAPDH\t3\t4\n", ["1", "2"]),  # a label word
+    ],
+)
+def test_headers_of_cells_named_by_numbers(tmp_path, text, cells):
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    assert gseio.detect_format(path) == "wide_table"
+    adata = read_wide_table(path)
+    assert adata.obs_names.tolist() == cells
+    assert adata.var_names.tolist() == ["ACTB", "GAPDH"]
+    assert adata.X.toarray().tolist() == [[5, 3], [1, 4]]
+
+
+def test_every_field_quoted_is_judged_by_content(tmp_path):
+    # QUOTE_ALL quotes numbers too: the quotes say nothing, the Ensembl id says data
+    path = tmp_path / "t.csv"
+    path.write_text('"ENSG00000000001","5","7"\n"ENSG00000000002","1","2"\n')
+    layout = find_layout(path.read_bytes(), path)
+    assert not wide_table.has_header(layout)

@@ -22,6 +22,7 @@ import zipfile
 import zlib
 from typing import IO, Any, Literal
 
+from . import _encoding
 from ._limits import (  # the limits are set and read through this module
     _HEAD_BYTES,
     _NAMES,
@@ -159,15 +160,27 @@ def open_decompressed(source: Source | str | os.PathLike[str]) -> IO[bytes]:
     except OSError as e:
         raise _corrupt(e, kind, source) from e
     if kind == "none":
-        return raw
+        return _as_text(raw, head, source, kind)
     try:
         limit = max_expanded_size(source.stat_size())
-        return _Owning(_decompressor(kind, raw, source), raw, source=source, kind=kind, limit=limit)
+        stream = _Owning(_decompressor(kind, raw, source), raw, source=source, kind=kind, limit=limit)
+        head = stream.peek(_HEAD_BYTES)
     except BaseException as e:
         raw.close()
         if isinstance(e, (*_DECOMPRESSION_ERRORS, ValueError)) and not isinstance(e, GseioError):
             raise _corrupt(e, kind, source) from e
         raise
+    return _as_text(stream, head, source, kind)
+
+
+def _as_text(stream: IO[bytes], head: bytes, source: Source, kind: Compression) -> IO[bytes]:
+    """``stream`` itself, or transcoded to UTF-8 from the UTF-16/32 its byte-order mark declares."""
+    try:
+        found = _encoding.check_head(head, source, compression=kind)
+    except BaseException:
+        stream.close()
+        raise
+    return stream if found is None else _encoding.Transcoder(stream, *found, source)
 
 
 class _Owning(io.RawIOBase):
@@ -181,13 +194,26 @@ class _Owning(io.RawIOBase):
         super().__init__()
         self._stream, self._raw = stream, raw
         self._source, self._kind, self._limit, self._seen = source, kind, limit, 0
+        self._pending = b""  # read by peek(), not yet returned
 
     def readable(self) -> bool:
         return True
 
+    def peek(self, size: int) -> bytes:  # type: ignore[override]
+        """The next ``size`` bytes (fewer at the end), returned again by the next reads."""
+        while len(self._pending) < size and (chunk := self._read(size - len(self._pending))):
+            self._pending += chunk
+        return self._pending
+
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             return self.readall()
+        if self._pending:
+            data, self._pending = self._pending[:size], self._pending[size:]
+            return data + self._read(size - len(data)) if len(data) < size else data
+        return self._read(size)
+
+    def _read(self, size: int) -> bytes:
         try:
             data = self._stream.read(size)
         except _DECOMPRESSION_ERRORS as e:
@@ -256,7 +282,11 @@ def open_seekable(source: Source | str | os.PathLike[str]) -> IO[bytes]:
     """Open a file's decompressed bytes seekably (compressed files are decompressed into memory)."""
     source = as_source(source)
     if detect_compression(source) == "none":
-        return open_decompressed(source)  # the file itself, once checked
+        stream = open_decompressed(source)  # the file itself, once checked
+        if stream.seekable():
+            return stream
+        with stream:  # transcoded text
+            return io.BytesIO(stream.read())
     return io.BytesIO(read_bytes(source))
 
 
@@ -317,6 +347,8 @@ def read_bytes(source: Source | str | os.PathLike[str], *, limit: int | None = N
         if limit is None and kind == "gzip":
             with source.open() as fh:  # one-shot decompression is faster than streaming
                 data = _gunzip(fh.read(), source)
+            if (found := _encoding.check_head(data[:_HEAD_BYTES], source, compression=kind)) is not None:
+                data = _encoding.transcode(data, *found, source)
         else:
             with open_decompressed(source) as fh:
                 data = fh.read() if limit is None else fh.read(limit)

@@ -27,8 +27,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: How many decompressed bytes sniffers get to look at.
+#: How many decompressed bytes sniffers get to look at, at least (the whole file when it is shorter).
 SNIFF_BYTES = 16384
+#: Complete lines (comment lines not counted) the head is read on to hold, beyond :data:`SNIFF_BYTES`: a
+#: header and a few rows of a wide table, whose header line alone is longer than 16 KiB above ~1,100 columns.
+SNIFF_LINES = 6
+#: The most decompressed bytes read for sniffing, however long the lines are.
+SNIFF_LIMIT = 16 << 20
 
 
 Kind = Literal["single_cell", "bulk", "qc"]
@@ -48,7 +53,8 @@ class FormatSpec:
         ``read_unit(unit, options) -> list[Piece]``: parse one :class:`~gseio._unit.Unit`.
     sniff
         ``sniff(head, source) -> float`` for single-file units: how surely the decompressed
-        ``head`` (the first :data:`SNIFF_BYTES`) of ``source`` is this format. ``0``: no;
+        ``head`` of ``source`` (see :func:`read_head`: at least :data:`SNIFF_BYTES` and
+        :data:`SNIFF_LINES` lines of a text file, cut at a line end) is this format. ``0``: no;
         ``0.5``: a generic layout matches (e.g. any two-column table); ``1``: a signature
         unique to the format (a magic line, a tool's header). Must be cheap and must not
         raise (a sniffer that raises is reported as a warning and counts as ``0``).
@@ -130,7 +136,8 @@ def detect_format(path: str | os.PathLike[str] | Source, *, head: bytes | None =
     path
         The file (compressed or not), or a tar member.
     head
-        Its first decompressed bytes, when the caller has them already.
+        Its first decompressed bytes, when the caller has them already (whole lines, as
+        :func:`read_head` gives them).
 
     Returns
     -------
@@ -139,20 +146,24 @@ def detect_format(path: str | os.PathLike[str] | Source, *, head: bytes | None =
     Raises
     ------
     UnknownFormatError
-        No reader recognises the file; the message lists the known formats.
+        No reader recognises the file; the message lists the known formats, or says that its
+        lines are too long to be seen whole within :data:`SNIFF_LIMIT`.
     AmbiguousFormatError
         Several readers recognise it equally surely; pass ``format=`` to choose.
     ~gseio.errors.CorruptFileError
         The file cannot be read or decompressed, or it is an HTML page (a failed download).
     """
     source = _open.as_source(path)
+    cut = False
     if head is None:
-        head = _open.read_bytes(source, limit=SNIFF_BYTES)
+        head, cut = read_head(source)
     if not head:
         raise EmptyFileError("the file is empty", path=source)
     if _open.looks_like_html(head):  # a failed download: say so, not "unknown format"
         raise _open.html_error(source, compressed=_open.detect_compression(source) != "none")
     scores = sniff_scores(source, head)
+    if not scores and cut:
+        raise _long_lines(source, head)
     if not scores:
         known = ", ".join(s.name for s in all_formats() if s.kind != "qc")
         raise UnknownFormatError(
@@ -169,6 +180,63 @@ def detect_format(path: str | os.PathLike[str] | Source, *, head: bytes | None =
             path=source,
         )
     return winners[0]
+
+
+def read_head(source: Source) -> tuple[bytes, bool]:
+    """The first decompressed bytes of ``source`` for sniffing, and whether :data:`SNIFF_LIMIT` cut them.
+
+    A text file's head is read on past :data:`SNIFF_BYTES` until it holds :data:`SNIFF_LINES`
+    complete lines besides comment lines (or the file ends, or the limit is reached), then cut
+    at a line end, so sniffers see whole lines only. A binary file's head (a NUL byte in it) is its
+    first :data:`SNIFF_BYTES`.
+
+    Raises
+    ------
+    ~gseio.errors.UnknownFormatError
+        No line ends within :data:`SNIFF_LIMIT` bytes (the message says so).
+    ~gseio.errors.CorruptFileError, ~gseio.errors.FormatError
+        As :func:`gseio._open.open_decompressed`.
+    """
+    with _open.open_decompressed(source) as fh:
+        head = fh.read(SNIFF_BYTES)
+        if len(head) < SNIFF_BYTES or b"\0" in head:
+            return head, False
+        while (end := _line_end(head, SNIFF_LINES)) < 0 and len(head) < SNIFF_LIMIT:
+            more = fh.read(min(len(head), SNIFF_LIMIT - len(head)))  # doubling: few reads, whatever the length
+            if not more:
+                return head, False  # the whole file
+            head += more
+    if end >= 0:  # 16 KiB of whole lines, or more, up to the end of the last line needed: no further
+        return head[: max(end, head.rfind(b"\n", 0, SNIFF_BYTES) + 1)], False
+    if (last := head.rfind(b"\n")) < 0:
+        raise _long_lines(source, head)
+    return head[: last + 1], True
+
+
+#: Lines that start so are comments or a preamble (``#``, Drop-seq's ``@``, Matrix Market's ``%``, GEO's ``!``).
+_COMMENTS = (b"#", b"@", b"%", b"!")
+
+
+def _line_end(head: bytes, n: int) -> int:
+    """Where the ``n``-th complete line that is no comment ends (the offset after its newline), else -1."""
+    pos = found = 0
+    while found < n:
+        end = head.find(b"\n", pos)
+        if end < 0:
+            return -1
+        found += not head.startswith(_COMMENTS, pos)
+        pos = end + 1
+    return pos
+
+
+def _long_lines(source: Source, head: bytes) -> UnknownFormatError:
+    line = head.count(b"\n") + 1
+    return UnknownFormatError(
+        f"line {line} does not end within the first {SNIFF_LIMIT >> 20} MiB: not a count table, or a table "
+        f"with more than ~1,000,000 columns, too wide to recognise from its start. If it is a count table, "
+        "choose its reader with format= (e.g. format='wide_table')",
+        path=source,
+    )
 
 
 def _safe_sniff(spec: FormatSpec, head: bytes, source: Source) -> float:

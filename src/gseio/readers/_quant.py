@@ -25,6 +25,7 @@ from .._source import Source
 from .._unit import Unit
 from ..errors import CorruptFileError, FormatError, InvalidValueError
 from ..geo import sample_of
+from ._decode import decode_name, decode_names, report
 
 #: What every sniffer may need to reject early: binary content.
 BINARY_MARK = b"\0"
@@ -40,12 +41,16 @@ def head_lines(head: bytes, limit: int = 50) -> list[bytes]:
     return [line.rstrip(b"\r") for line in lines]
 
 
-def header_fields(head: bytes, *, skip_comments: bool = False) -> list[str]:
-    """The first line of ``head`` (after ``#`` lines when asked) split on tabs; ``[]`` if none."""
+def header_fields(head: bytes, *, skip_comments: bool = False, limit: int | None = None) -> list[str]:
+    """The first line of ``head`` (after ``#`` lines when asked) split on tabs; ``[]`` if none.
+
+    ``limit``: at most that many fields (sniffers compare a few; a wide header has 100,000s).
+    """
     for line in head_lines(head, 20):
         if skip_comments and line.startswith(b"#"):
             continue
-        return [f.decode("utf-8", "replace").strip() for f in line.split(b"\t")]
+        fields = line.split(b"\t") if limit is None else line.split(b"\t", limit)[:limit]
+        return [decode_name(f)[0].strip() for f in fields]
     return []
 
 
@@ -138,7 +143,10 @@ def parse_tsv(
             pos, line_no = nxt, line_no + 1
             continue
         if header:
-            names = [f.decode("utf-8", "replace").strip().strip('"') for f in line.split(b"\t")]
+            decoded = [decode_name(f) for f in line.split(b"\t")]
+            names = [name.strip().strip('"') for name, _ in decoded]
+            recoded = [k for k, (_, legacy) in enumerate(decoded) if legacy]
+            report(source, recoded, names, line=lambda k, at=line_no: at, what="header fields")
             pos, line_no = nxt, line_no + 1
         if n_fields is None:
             n_fields = len(names) if names is not None else line.count(b"\t") + 1
@@ -174,13 +182,19 @@ def _read_frame(body: bytes, n_fields: int, numeric: set[int], first_line: int, 
     try:
         return read(numeric, encoding)
     except UnicodeDecodeError:
-        encoding = "latin-1"  # Latin-1 files exist; decoding them as such loses nothing
+        encoding = "latin-1"  # one character per byte: the bytes are recovered, then decoded name by name
     except ValueError:
         pass
     try:
         frame = read(set(), encoding)  # every column as text, to say which value did not parse
     except ValueError as e:  # pandas also ends lines at a lone carriage return, which the check above does not
         raise FormatError(f"cannot be split into {n_fields} tab-separated columns: {e}", path=source) from e
+    if encoding == "latin-1":  # a name that is not UTF-8 must not change how the others read: decode each
+        for col in range(n_fields):
+            if col not in numeric:
+                names, recoded = decode_names([v.encode("latin-1") for v in frame[col]])
+                report(source, recoded, names, line=lambda k: first_line + k, what=f"names in column {col + 1}")
+                frame[col] = names
     for col in sorted(numeric):
         frame[col] = to_numbers(frame, col, first_line, source)
     return frame

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._piece import check_counts
 from ..errors import FormatError, InvalidValueError
+from ._decode import decode_name, decode_names, report
 from ._labels import CELL_HEADERS, GENE_HEADERS
 from ._lines import find_unparsable, line_of_row
 
@@ -36,6 +37,9 @@ __all__ = [
 HTSEQ_SPECIAL_PREFIX = "__"
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "inf", "-inf", "+inf", "infinity"})
+_BLANK_NUMBER = r"[^\S\n]*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[^\S\n]*"
+_NUMBERS = re.compile(rf"{_BLANK_NUMBER}(?:\n{_BLANK_NUMBER})*")  # numbers, one per line
+_DIGITS = str.maketrans("", "", "0123456789\n")  # deletes digits and line ends
 
 #: Header names of per-gene annotation columns, normalised (lower case, no blanks), and their var name.
 ANNOTATION_COLUMNS = {
@@ -53,6 +57,16 @@ ANNOTATION_COLUMNS = {
     **dict.fromkeys(("gene_type", "gene_biotype", "biotype"), "gene_type"),
 }  # fmt: skip
 _CHROMOSOME = re.compile(r"^(chr)?([0-9]{1,2}|[XYZWM]|MT|[IVX]{1,5}|2[LR]|3[LR]|Un.*|.*_random)$", re.IGNORECASE)
+
+
+def all_numbers(fields: list[str]) -> bool:
+    """Whether every field is a decimal number: one regular-expression match, not one per field."""
+    text = "\n".join(fields)
+    if not text:
+        return False
+    if not text.translate(_DIGITS) and "\n\n" not in text and text[0] != "\n" and text[-1] != "\n":
+        return True  # whole numbers only, the usual count table: one pass in C, 100x faster than the pattern
+    return _NUMBERS.fullmatch(text) is not None
 
 
 def is_number(text: str) -> bool:
@@ -75,6 +89,7 @@ class Layout:
     quoted: list[bool]
     comments: list[str] = field(default_factory=list)
     first_line: int = 2  # the file's line number of the body's first line, for messages
+    recoded: list[int] = field(default_factory=list)  # header fields that were not UTF-8 (see _decode)
 
     def line(self, row: int) -> int:
         """The file's line number of parsed data row ``row`` (0-based; empty lines are not rows)."""
@@ -84,6 +99,8 @@ class Layout:
 def split_fields(line: str, delimiter: str) -> tuple[list[str], list[bool]]:
     """Split one line CSV-style; also tell which fields were quoted (text, whatever they hold)."""
     raw = line.split(delimiter)
+    if '"' not in line and "\r" not in line:  # nothing for a CSV parser to do (a wide header: 100,000s of fields)
+        return raw, [False] * len(raw)
     try:
         fields = next(csv.reader([line], delimiter=delimiter, quotechar='"'), [])
     except csv.Error:  # a stray carriage return or a huge field: split plainly, quotes stripped
@@ -98,7 +115,9 @@ def _normalise_blanks(data: bytes) -> bytes:
     return re.sub(rb"(?m)^\t|\t(?=\r?$)", b"", data)
 
 
-def find_layout(data: bytes, path: object, *, skip_lines: int = 0, comment: tuple[bytes, ...] = (b"#",)) -> Layout:
+def find_layout(
+    data: bytes, path: object, *, skip_lines: int = 0, comment: tuple[bytes, ...] = (b"#",), quiet: bool = False
+) -> Layout:
     """Normalise ``data`` and split off its header line.
 
     Parameters
@@ -111,6 +130,9 @@ def find_layout(data: bytes, path: object, *, skip_lines: int = 0, comment: tupl
         Leading lines that are a preamble (GCT's version and dimension lines).
     comment
         Lines starting with one of these are comments (kept in :attr:`Layout.comments`).
+    quiet
+        Do not warn about header fields that are not UTF-8 (sniffers; they are in
+        :attr:`Layout.recoded` either way).
     """
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -135,17 +157,27 @@ def find_layout(data: bytes, path: object, *, skip_lines: int = 0, comment: tupl
     if any(b"\n" + c in body for c in comment):  # comment lines inside the body are rare: filter only then
         # blanked, not removed: the parser skips empty lines and messages keep the file's line numbers
         body = b"\n".join(b"" if row.startswith(comment) else row for row in body.split(b"\n"))
-    header_text = first.decode("utf-8", "replace")
+    try:
+        header_text, legacy = first.decode("utf-8"), False
+    except UnicodeDecodeError:  # split as Latin-1 (a character per byte; delimiters are ASCII), decode each
+        header_text, legacy = first.decode("latin-1"), True
     if b"\t" in first:
         delimiter = "\t"
     elif b"," in first:
         delimiter = ","
     else:
         delimiter = "\t"
-        header_text = "\t".join(header_text.split())
+        header_text = "\t".join(re.split(r"[ \t]+", header_text.strip(" \t")))  # as the body: ASCII blanks
         body = _normalise_blanks(body)
     header, quoted = split_fields(header_text, delimiter)
-    return Layout(body, delimiter, header, quoted, comments, first_line)
+    recoded: list[int] = []
+    if legacy:
+        decoded = [decode_name(f.encode("latin-1")) for f in header]
+        header = [name for name, _ in decoded]
+        recoded = [k for k, (_, was_legacy) in enumerate(decoded) if was_legacy]
+    if not quiet:
+        report(path, recoded, header, line=lambda k: first_line - 1, what="header fields")
+    return Layout(body, delimiter, header, quoted, comments, first_line, recoded)
 
 
 def sample_rows(layout: Layout, n: int = 200, *, complete: bool = True) -> list[list[str]]:
@@ -202,13 +234,19 @@ def plan_columns(layout: Layout, rows: list[list[str]], path: object) -> ColumnP
     annotations: dict[int, str] = {}
     values: list[int] = []
     dropped: list[int] = []
+    full = [r for r in rows if len(r) == width]
+    numeric = bool(full) and all(all_numbers(r[1:]) for r in full)  # the usual count table: no column to study
     for j in range(1, width):
-        column = [r[j] for r in rows if len(r) == width]
         name = header[j].strip().lower().replace(" ", "_")
-        text = [v for v in column if not is_number(v) and not is_missing(v)]
         if name in ANNOTATION_COLUMNS:
             annotations[j] = ANNOTATION_COLUMNS[name]
-        elif name == "" and j == width - 1 and all(v.strip() == "" for v in column):
+            continue
+        if numeric:
+            values.append(j)
+            continue
+        column = [r[j] for r in full]
+        text = [v for v in column if not is_number(v) and not is_missing(v)]
+        if name == "" and j == width - 1 and all(v.strip() == "" for v in column):
             dropped.append(j)  # a trailing delimiter on every line
         elif name == "" and not values and column and len(text) >= 0.5 * len(column):
             # htseq-count-barcodes --add-chromosome-info: an unnamed text column before the counts
@@ -242,13 +280,18 @@ class Table:
     line: Callable[[int], int] | None = None  # the file's line number of a data row, for messages
 
 
-def decode_column(column: object) -> np.ndarray:
-    """An Arrow binary column as an object array of str (UTF-8, else Latin-1; nulls as "")."""
-    items = column.to_pylist()  # type: ignore[attr-defined]
-    try:
-        return np.array([b"" if b is None else b for b in items], dtype=object).astype(str).astype(object)
-    except UnicodeDecodeError:  # Latin-1 files exist; decoding them as such loses nothing
-        return np.array([(b or b"").decode("latin-1") for b in items], dtype=object)
+def decode_column(
+    column: object, *, path: object = None, line: Callable[[int], int] | None = None, what: str = "labels"
+) -> np.ndarray:
+    """An Arrow binary column as an object array of str (nulls as ""), decoded name by name.
+
+    UTF-8, and Windows-1252 for the names that are not (:mod:`gseio.readers._decode`); with
+    ``path``, those are warned about, ``line(row)`` giving their line numbers.
+    """
+    names, recoded = decode_names(column)
+    if path is not None:
+        report(path, recoded, names, line=line, what=what)
+    return names
 
 
 def ragged_row(layout: Layout, width: int) -> str | None:
@@ -307,7 +350,7 @@ def parse_table(layout: Layout, plan: ColumnPlan, path: object) -> Table:
         j, i = found
         value = table.column(names[j])[i].as_py().decode("utf-8", "replace")
         raise InvalidValueError(f"{where(i, j)}: {value!r} is not a number", path=path) from e
-    labels = decode_column(table.column("c0"))
+    labels = decode_column(table.column("c0"), path=path, line=layout.line, what="row labels")
     empty = np.flatnonzero(labels == "")
     if empty.size:
         raise FormatError(f"line {layout.line(int(empty[0]))} has an empty label in the first column", path=path)
@@ -327,7 +370,8 @@ def parse_table(layout: Layout, plan: ColumnPlan, path: object) -> Table:
         del column
     annotations = {}
     for j, var_name in plan.annotations.items():
-        annotations[var_name] = _annotation(decode_column(table.column(names[j])))
+        column = decode_column(table.column(names[j]), path=path, line=layout.line, what=f"{var_name} values")
+        annotations[var_name] = _annotation(column)
     del table
     return Table(
         labels,

@@ -16,6 +16,7 @@ from .._piece import GeneBlock, Piece, check_unique_cells
 from ..errors import FormatError
 from ..geo import gsm_accession
 from . import _mtx
+from ._decode import decode_names, report
 from ._mtx import Csr
 
 if TYPE_CHECKING:
@@ -55,11 +56,11 @@ def _split_lines(data: bytes) -> list[bytes]:
     return [line.rstrip(b"\r") for line in lines]
 
 
-def _decode(values: list[bytes]) -> np.ndarray:
-    try:
-        return np.array([v.decode("utf-8") for v in values], dtype=object)
-    except UnicodeDecodeError:  # Latin-1 files exist; decoding them as such loses nothing
-        return np.array([v.decode("latin-1") for v in values], dtype=object)
+def _decode(values: list[bytes], source: Source, what: str) -> np.ndarray:
+    """Line ``k + 1``'s names: UTF-8, else (per name, with a warning) Windows-1252."""
+    names, recoded = decode_names(values)
+    report(source, recoded, names, what=what)
+    return names
 
 
 def read_barcodes(source: Source) -> list[str]:
@@ -74,7 +75,7 @@ def read_barcodes(source: Source) -> list[str]:
     lines = _split_lines(_open.read_bytes(source))
     if not lines:
         raise FormatError("the barcodes file holds no barcodes", path=source)
-    barcodes = _decode([line.split(b"\t", 1)[0].strip() for line in lines]).tolist()
+    barcodes = _decode([line.split(b"\t", 1)[0].strip() for line in lines], source, "barcodes").tolist()
     empty = next((i for i, barcode in enumerate(barcodes) if not barcode), None)
     if empty is not None:
         raise FormatError(f"line {empty + 1} holds no barcode (every line is one cell)", path=source)
@@ -110,7 +111,8 @@ def parse_features(data: bytes, source: Source) -> Features:
     empty = next((i for i, r in enumerate(rows) if not r[0].strip()), None)
     if empty is not None:
         raise FormatError(f"line {empty + 1} has an empty feature id", path=source)
-    columns = [_decode([r[c].strip() for r in rows]) for c in range(min(width, 3))]
+    what = ("feature ids", "feature names", "feature types")
+    columns = [_decode([r[c].strip() for r in rows], source, what[c]) for c in range(min(width, 3))]
     return Features(
         ids=columns[0],
         symbols=columns[1] if width >= 2 else None,

@@ -4,7 +4,10 @@ This is the most common GEO layout for plate-based protocols (Smart-seq2, C1): a
 ``GSE..._RAW.tar`` of thousands of files such as ``GSM3021397_LM2_G15.hs.raw_counts.txt.gz``.
 Files are tab-, comma- or whitespace-separated, with or without a header line
 (``gene<TAB>LM2_G15``: the second field names the cell), compressed or not, with
-CRLF line endings, a UTF-8 byte-order mark or ``#`` comment lines. htseq-count's
+CRLF line endings, a UTF-8 byte-order mark or ``#`` comment lines. Whether line 1 is a
+header follows :mod:`gseio.readers._header` (``ENSG...<TAB>NA`` is data with a bad count, not a
+header naming a cell ``NA``); names that are not UTF-8 are read one by one as Windows-1252,
+with a warning (:mod:`gseio.readers._decode`). htseq-count's
 special counters (``__no_feature``, ``__ambiguous``, ...) are not genes: they go to
 ``obs`` as ``htseq_no_feature``, ``htseq_ambiguous``, ....
 
@@ -32,7 +35,9 @@ from .._unit import ReadOptions, Unit
 from ..errors import FormatError, InvalidValueError
 from ..geo import cell_id_from_name
 from . import _table_piece
+from ._decode import decode_name, decode_names, report
 from ._gene_blocks import BlockInfo, GeneBlockCache
+from ._header import is_header
 from ._lines import find_unparsable, line_of_row
 from ._table import HTSEQ_SPECIAL_PREFIX
 
@@ -95,8 +100,11 @@ def _strip_comments(data: bytes) -> bytes:
     return b"\n".join(b"" if line.startswith(b"#") else line for line in data.split(b"\n"))
 
 
-def _prepare(data: bytes, path: Source) -> _Layout:
-    """Normalise a per-cell table's bytes and find its delimiter and header."""
+def _prepare(data: bytes, path: Source, *, quiet: bool = False) -> _Layout:
+    """Normalise a per-cell table's bytes and find its delimiter and header (see :mod:`._header`).
+
+    ``quiet``: no warning about header fields that are not UTF-8 (for the sniffer).
+    """
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     data = _strip_comments(data)
@@ -135,9 +143,13 @@ def _prepare(data: bytes, path: Source) -> _Layout:
             "Tables with one column per cell are wide tables, not per-cell files",
             path=path,
         )
-    if _is_number(fields[1]):
+    decoded = [decode_name(f.strip().strip(b'"')) for f in fields]
+    header = [name for name, _ in decoded]
+    if not is_header(header[0], header[1:]):  # a data line: its bad count, if any, is reported like any other
         return _Layout(data if start == 0 else data[start:], delimiter, None, first_line)
-    header = [f.strip().strip(b'"').decode("utf-8", "replace") for f in fields]
+    if not quiet:
+        report(path, [k for k, (_, legacy) in enumerate(decoded) if legacy], header,
+               line=lambda k: first_line, what="header fields")  # fmt: skip
     return _Layout(b"" if end < 0 else data[end + 1 :], delimiter, header, first_line + 1)
 
 
@@ -153,7 +165,7 @@ def _looks_like_two_columns(head: bytes, source: Source) -> bool:
     if len(head) >= 4096 and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut
     try:
-        layout = _prepare(b"\n".join(lines), source)
+        layout = _prepare(b"\n".join(lines), source, quiet=True)
     except FormatError:
         return False
     rows = [r.rstrip(b"\r") for r in layout.body.split(b"\n", 50)[:50] if r.strip()]
@@ -168,10 +180,8 @@ def _looks_like_two_columns(head: bytes, source: Source) -> bool:
 
 
 def _block_info(column: pa.Array, policy: DuplicateGenes, path: Source, line: Callable[[int], int]) -> BlockInfo:
-    try:
-        names = np.array([b.decode("utf-8") for b in column.to_pylist()], dtype=object)
-    except UnicodeDecodeError:  # Latin-1 files exist; decoding them as such loses nothing
-        names = np.array([b.decode("latin-1") for b in column.to_pylist()], dtype=object)
+    names, recoded = decode_names(column)
+    report(path, recoded, names, line=line, what="gene names")
     empty = np.flatnonzero(names == "")
     if empty.size:
         raise FormatError(f"line {line(int(empty[0]))} has an empty gene name", path=path)
@@ -242,8 +252,9 @@ def _parse(layout: _Layout, path: Source) -> tuple[pa.Array, np.ndarray]:
     count_col = table.column("count").combine_chunks()
     if count_col.null_count:
         i = int(np.flatnonzero(count_col.is_null().to_numpy(zero_copy_only=False))[0])
+        raw = _text(read(pa.binary()).column("count")[i].as_py()).strip()  # "NA", "nan", "": say which
         raise InvalidValueError(
-            f"line {layout.line(i)} (gene {_text(genes[i].as_py())!r}): count is missing or NaN", path=path
+            f"line {layout.line(i)} (gene {_text(genes[i].as_py())!r}): count {raw!r} is missing or NaN", path=path
         )
     values = count_col.to_numpy()
     check_counts(values, path, lambda i: f"line {layout.line(i)} (gene {_text(genes[i].as_py())!r})")

@@ -65,7 +65,7 @@ def sniff(head: bytes, source: Source) -> float:
     """Score ``head`` as a featureCounts table: 1.0 for its program line or exact header."""
     if head.startswith(PROGRAM_LINE):
         return 1.0
-    fields = _quant.header_fields(head, skip_comments=True)
+    fields = _quant.header_fields(head, skip_comments=True, limit=7)
     return 1.0 if tuple(fields[:6]) == ANNOTATION_COLUMNS and len(fields) > 6 else 0.0
 
 

@@ -9,7 +9,10 @@ output (``gene<TAB>count``) is a per-cell table and is read by ``cell_table``, n
 
 Which trailing columns are counts is told by the special rows when the file has them (their
 attribute fields are empty, their count fields are not), else by the trailing run of columns
-that are numbers on every row.
+that are numbers on every row (a few failed numbers such as ``NA`` among them are reported by line).
+htseq-count writes no header; a first line is taken for one only by the rule of
+:mod:`gseio.readers._header` applied to its first and last fields, so ``ENSG...<TAB>5<TAB>NA`` is data
+with a bad count, not a header naming cells ``5`` and ``NA``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from .._unit import ReadOptions, Unit
 from ..errors import FormatError
 from ..geo import cell_id_from_name
 from . import _quant
+from ._decode import decode_name
+from ._header import is_bad_number, is_header, is_number
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -47,28 +52,53 @@ def sniff(head: bytes, source: Source) -> float:
     """Score ``head`` as a headerless htseq-count table with three or more columns."""
     if _quant.BINARY_MARK in head[:4096]:
         return 0.0
-    rows = [line.split(b"\t") for line in _quant.head_lines(head) if line.strip()]
-    if not rows:
-        return 0.0
+    lines = [line for line in _quant.head_lines(head) if line.strip()]
+    if not lines or _first_is_header(lines[0].split(b"\t", 1)[:1] + lines[0].rsplit(b"\t", 1)[-1:]):
+        return 0.0  # htseq-count writes no header: a table with one is a wide table
+    rows = [line.split(b"\t") for line in lines]
     width = len(rows[0])
     first = rows[0][0]
     # two columns are cell_table's; '#' lines and STAR's N_* counters belong to other tools
     if width < 3 or first.startswith((b"#", b"N_unmapped")) or first.strip() == b"":
         return 0.0
+    bad = 0
     for row in rows:
-        if len(row) != width or not row[0].strip() or not _INTEGER.match(row[-1].strip()):
-            return 0.0
-        if _INTEGER.match(row[0].strip()):  # a feature id, not a number: else it is a plain matrix
-            return 0.0
+        if len(row) != width or not row[0].strip() or _INTEGER.match(row[0].strip()):
+            return 0.0  # the first field is a feature id, not a number: else it is a plain matrix
+        if not _INTEGER.match(row[-1].strip()):
+            if not _looks_numeric(row[-1]):
+                return 0.0
+            bad += 1  # NA, -1, 1,000 on a few lines: the reader names them
+    if bad > max(1, len(rows) // 10):
+        return 0.0
     specials = [r for r in rows if r[0].startswith(b"__no_feature")]
     if specials and all(f.strip() == b"" for f in specials[0][1:2]):
         return 1.0
     return GENERIC_SCORE
 
 
+def _text(field: bytes) -> str:
+    return decode_name(field.strip())[0]
+
+
+def _first_is_header(fields: list[bytes]) -> bool:
+    """Whether a first line is a header (the counts are the trailing columns: the last one decides)."""
+    return is_header(_text(fields[0]), [_text(fields[-1])])
+
+
+def _looks_numeric(field: bytes) -> bool:
+    text = _text(field)
+    return is_number(text) or is_bad_number(text)
+
+
 def _is_numeric(column: pd.Series) -> bool:
+    """Numbers, but for a few failed ones (``NA``, ``1,000``) that the count check then names."""
     text = column.str.strip()
-    return bool(len(text)) and bool(pd.to_numeric(text, errors="coerce").notna().all())
+    numbers = pd.to_numeric(text, errors="coerce").notna().to_numpy()
+    if numbers.all():
+        return bool(len(text))
+    others = text[~numbers]
+    return bool(numbers.any()) and len(others) <= max(1, len(text) // 10) and all(map(is_bad_number, others))
 
 
 def _n_count_columns(frame: pd.DataFrame, special: np.ndarray) -> int:
@@ -117,7 +147,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     source = unit.main
     data = _quant.load_text(source)
     first = _quant.header_fields(data[:65536])
-    has_header = bool(first) and not _INTEGER.match(first[-1].encode())
+    has_header = bool(first) and is_header(first[0], [first[-1]])
     table = _quant.parse_tsv(source, data, header=has_header)
     frame = table.frame
     if frame.shape[1] < 3:

@@ -55,7 +55,7 @@ def sniff(head: bytes, source: Source) -> float:
                 return 1.0 if all(name in f for name in H5_DATASETS) else 0.0
         except Exception:  # an unreadable HDF5 file is not ours to judge
             return 0.0
-    return 1.0 if tuple(_quant.header_fields(head)[:5]) == TSV_HEADER else 0.0
+    return 1.0 if tuple(_quant.header_fields(head, limit=5)) == TSV_HEADER else 0.0
 
 
 def group(sources: list[Source]) -> tuple[list[Unit], list[Source]]:

@@ -46,7 +46,7 @@ SUFFIXES = (".genes.results", ".isoforms.results")
 
 def sniff(head: bytes, source: Source) -> float:
     """Score ``head`` as an RSEM results file: 1.0 for its exact header."""
-    fields = tuple(_quant.header_fields(head)[:5])
+    fields = tuple(_quant.header_fields(head, limit=5))
     return 1.0 if fields in (GENES_HEADER, ISOFORMS_HEADER) else 0.0
 
 

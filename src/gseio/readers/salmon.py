@@ -41,7 +41,7 @@ FOLDER_FILES = {"quant.genes.sf": "genes", "quant.sf": "transcripts"}
 
 def sniff(head: bytes, source: Source) -> float:
     """Score ``head`` as a salmon quant file: 1.0 for its exact header."""
-    return 1.0 if tuple(_quant.header_fields(head)[:5]) == HEADER else 0.0
+    return 1.0 if tuple(_quant.header_fields(head, limit=5)) == HEADER else 0.0
 
 
 def _role(source: Source) -> str | None:

@@ -77,7 +77,8 @@ def _long_piece(layout: Layout, gene_first: bool, source: Source, options: ReadO
         i = found[1]
         value = raw[i].decode("utf-8", "replace")
         raise InvalidValueError(f"{where(i)}: count {value!r} is not a number", path=source) from e
-    genes, cells = decode_column(table.column("gene")), decode_column(table.column("cell"))
+    genes = decode_column(table.column("gene"), path=source, line=layout.line, what="gene names")
+    cells = decode_column(table.column("cell"), path=source, line=layout.line, what="cell names")
     count_col = table.column("count").combine_chunks()
     if count_col.null_count:
         i = int(np.flatnonzero(count_col.is_null().to_numpy(zero_copy_only=False))[0])
@@ -117,7 +118,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     """Parse a UMI-tools count table (long or wide layout) into a piece."""
     source = unit.main
     data = _open.read_bytes(source)
-    layout = find_layout(data, source)
+    layout = find_layout(data, source, quiet=True)  # the wide layout's reader reports its header
     header = [h.strip().lower() for h in layout.header]
     if header in (["gene", "cell", "count"], ["cell", "gene", "count"]):
         return [_long_piece(layout, header[0] == "gene", source, options)]

@@ -35,13 +35,23 @@ from typing import TYPE_CHECKING, get_args
 from .. import _open
 from .._options import DType, DuplicateGenes
 from .._piece import Piece
-from .._registry import SNIFF_BYTES, FormatSpec, register_format
+from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import Orientation, ReadOptions, Unit
 from ..errors import FormatError
 from ..geo import cell_id_from_name
+from ._header import is_header
 from ._labels import CELL_HEADERS, GENE_HEADERS, decide_orientation
-from ._table import Layout, find_layout, is_missing, is_number, parse_table, plan_columns, sample_rows
+from ._table import (
+    Layout,
+    all_numbers,
+    find_layout,
+    is_missing,
+    is_number,
+    parse_table,
+    plan_columns,
+    sample_rows,
+)
 from ._table_piece import build_piece
 from .cell_table import GENERIC_VALUE_HEADERS
 
@@ -64,23 +74,34 @@ def normalised_marker(*texts: str) -> str | None:
 
 
 def has_header(layout: Layout) -> bool:
-    """Whether the first line is a header: an empty corner, a quoted field or a non-numeric last field."""
+    """Whether the first line is a header, by the rule of :mod:`gseio.readers._header`.
+
+    Quotes count as evidence only when the body leaves its numbers unquoted (R's ``write.csv``);
+    a file that quotes every field (``QUOTE_ALL``) is judged by the fields' content.
+    """
     fields = layout.header
     if len(fields) < 2:
         return bool(fields) and not is_number(fields[0])
-    return fields[0].strip() == "" or any(layout.quoted[1:]) or not is_number(fields[-1])
+    quoted = layout.quoted[1:] if any(layout.quoted[1:]) and not _quotes_numbers(layout) else []
+    return is_header(fields[0], fields[1:], quoted=quoted)
+
+
+def _quotes_numbers(layout: Layout) -> bool:
+    """Whether the first body line quotes a field after its label."""
+    line = next((row for row in layout.body.split(b"\n", 8)[:8] if row.strip()), b"")
+    return b'"' in line.partition(layout.delimiter.encode())[2]
 
 
 def _looks_wide(head: bytes, source: Source) -> bool:
     if b"\0" in head[:4096]:
         return False
     try:
-        layout = find_layout(head, source)
+        layout = find_layout(head, source, quiet=True)
     except FormatError:
         return False
     if not has_header(layout):
         return False
-    rows = sample_rows(layout, 50, complete=len(head) < SNIFF_BYTES)
+    rows = sample_rows(layout, 50)  # the head holds whole lines (see _registry.read_head)
     if not rows or max(len(r) for r in rows) < 3:
         return False  # two columns: a per-cell table
     try:
@@ -97,6 +118,8 @@ def _looks_wide(head: bytes, source: Source) -> bool:
     full = [r for r in rows if len(r) == width]
     if len(full) < 0.9 * len(rows):
         return False
+    if values == list(range(1, width)) and all(all_numbers(r[1:]) for r in full):
+        return bool(full)  # every value a number: no need to look at them one by one
     cells = [r[j] for r in full for j in values]
     numeric = sum(1 for v in cells if is_number(v))
     return numeric > 0 and numeric + sum(1 for v in cells if is_missing(v)) >= 0.9 * len(cells)
