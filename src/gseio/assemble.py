@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import os
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 from . import _registry
-from ._discover import Plan, group_units, list_sources, plan_units
+from ._discover import Plan, group_units, plan_units
 from ._engine import _check_choices, assemble_units
+from ._listing import list_sources
 from ._options import DType, DuplicateGenes, GeneIds, GeneOrder, OnError
 from ._source import Source
 from ._unit import ReadOptions, Unit
@@ -52,12 +54,18 @@ def _reader_options(duplicate_genes: DuplicateGenes, extra: dict[str, Any]) -> R
     return options
 
 
-def plan_input(path: str | os.PathLike[str], *, pattern: str | None = None, format: str | None = None) -> Plan:
+def plan_input(
+    path: str | os.PathLike[str],
+    *,
+    pattern: str | None = None,
+    format: str | None = None,
+    exclude: Iterable[str | os.PathLike[str]] = (),
+) -> Plan:
     """Plan a build of a folder or an uncompressed tar: its units, ignored files and failures."""
     root = Path(path)
     if format is not None:
         _registry.get_format(format)  # an unknown name fails before any file is read
-    sources, ignored = list_sources(root, pattern=pattern)
+    sources, ignored = list_sources(root, pattern=pattern, exclude=exclude)
     plan = plan_units(sources, format=format)
     plan.ignored = sorted([*ignored, *plan.ignored])
     return plan
@@ -68,9 +76,11 @@ def plan_input(path: str | os.PathLike[str], *, pattern: str | None = None, form
 CSR_BYTES_PER_INPUT_BYTE = 3
 
 
-def estimate_matrix_bytes(path: str | os.PathLike[str], *, pattern: str | None = None) -> int:
+def estimate_matrix_bytes(
+    path: str | os.PathLike[str], *, pattern: str | None = None, exclude: Iterable[str | os.PathLike[str]] = ()
+) -> int:
     """An upper estimate of the in-memory size of the matrix a build of ``path`` makes (no file is parsed)."""
-    sources, _ = list_sources(Path(path), pattern=pattern)
+    sources, _ = list_sources(Path(path), pattern=pattern, exclude=exclude)
     return CSR_BYTES_PER_INPUT_BYTE * sum(s.stat_size() for s in sources)
 
 
@@ -136,6 +146,7 @@ def read_gse_dir(
     path: str | os.PathLike[str],
     *,
     pattern: str | None = None,
+    exclude: Iterable[str | os.PathLike[str]] = (),
     format: str | None = None,
     on_error: OnError = "raise",
     duplicate_genes: DuplicateGenes = "sum",
@@ -165,6 +176,11 @@ def read_gse_dir(
         ``"*.raw_counts.txt.gz"``); other files are ignored (and listed as such).
         By default every file is read except documentation, images, checksums,
         archives and GEO metadata files.
+    exclude
+        Files or folders inside ``path`` never to read, each listed as ignored (``gseio
+        build`` passes its output folder, so that a rebuild never reads its own outputs).
+        Folders holding a gseio build (its ``build_report.json``), hidden folders and gseio's
+        working folders are set aside anyway.
     format
         Read every file with this format (see :func:`gseio.list_formats`) instead of
         detecting each file's format from its content.
@@ -237,7 +253,7 @@ def read_gse_dir(
     options = _reader_options(duplicate_genes, reader_options)
     _check_choices(on_error=on_error, dtype=dtype, gene_order=gene_order, duplicate_genes=duplicate_genes,
                    gene_ids=gene_ids)  # fmt: skip
-    plan = plan_input(root, pattern=pattern, format=format)
+    plan = plan_input(root, pattern=pattern, format=format, exclude=exclude)
     if not plan.units and not plan.failures:
         listed = "; ".join(f"{p} ({why})" for p, why in plan.ignored[:5])
         what = "is empty" if root.is_dir() and not any(root.iterdir()) else "holds none"
