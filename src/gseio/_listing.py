@@ -85,14 +85,17 @@ class _Walk:
     def rel(self, path: Path) -> str:
         return Source.file(path, root=self.root).rel
 
+    def _rel(self, rel_dir: str, name: str) -> str:
+        return name if rel_dir == "." else f"{rel_dir}/{name}"
+
     def _is_build(self, folder: Path) -> bool:
         if folder not in self._builds:
             self._builds[folder] = is_gseio_build(folder)
         return self._builds[folder]
 
-    def folder_reason(self, path: Path, name: str) -> str | None:
-        """Why the sub-folder ``path`` is not entered, or ``None``."""
-        if Path(os.path.realpath(path)) in self.excluded:
+    def folder_reason(self, path: Path, name: str, real_dir: Path) -> str | None:
+        """Why the sub-folder ``path`` (``name`` in the folder whose real path is ``real_dir``) is not entered."""
+        if self.excluded and (real_dir / name in self.excluded or Path(os.path.realpath(path)) in self.excluded):
             return _EXCLUDED
         if path.is_symlink():  # os.walk would skip it silently: say so
             return "symbolic link to a folder: not followed"
@@ -113,14 +116,13 @@ class _Walk:
                 return "symbolic link into a folder that holds a gseio build: not followed"
         return None
 
-    def add_file(self, path: Path) -> None:
-        rel = self.rel(path)
+    def add_file(self, path: Path, rel: str, real_dir: Path) -> None:
         try:
             info = os.lstat(path)
         except OSError as e:
             self.ignored.append((rel, f"cannot be inspected ({e.strerror}): not read"))
             return
-        if Path(os.path.realpath(path)) in self.excluded:
+        if real_dir / path.name in self.excluded:
             self.ignored.append((rel, _EXCLUDED))
         elif stat.S_ISLNK(info.st_mode):
             self._add_link(path, rel)
@@ -128,7 +130,7 @@ class _Walk:
             self.ignored.append((rel, "not a regular file"))
         else:
             identity = (info.st_dev, info.st_ino)
-            self.sources.append(Source.listed(path, root=self.root, identity=identity, link=False))
+            self.sources.append(Source.listed(path, rel=rel, identity=identity, link=False))
 
     def _add_link(self, path: Path, rel: str) -> None:
         try:
@@ -153,7 +155,7 @@ class _Walk:
             self.ignored.append((rel, "not a regular file"))
             return
         identity = (target.st_dev, target.st_ino)
-        self.sources.append(Source.listed(path, root=self.root, identity=identity, link=True))
+        self.sources.append(Source.listed(path, rel=rel, identity=identity, link=True))
 
     def run(self) -> tuple[list[Source], Ignored]:
         def unreadable(e: OSError) -> None:
@@ -162,16 +164,18 @@ class _Walk:
                                  f"folder cannot be read ({e.strerror}): its files are not read"))  # fmt: skip
 
         for dirpath, dirnames, filenames in os.walk(self.root, onerror=unreadable):
+            real_dir = Path(os.path.realpath(dirpath))  # once per folder: realpath inspects every component
+            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
             kept = []
             for name in sorted(dirnames):
                 path = Path(dirpath, name)
-                if (reason := self.folder_reason(path, name)) is not None:
-                    self.ignored.append((self.rel(path), reason))
+                if (reason := self.folder_reason(path, name, real_dir)) is not None:
+                    self.ignored.append((printable(self._rel(rel_dir, name)), reason))
                 else:
                     kept.append(name)
             dirnames[:] = kept
             for name in filenames:
-                self.add_file(Path(dirpath, name))
+                self.add_file(Path(dirpath, name), printable(self._rel(rel_dir, name)), real_dir)
         return self.sources, self.ignored
 
 

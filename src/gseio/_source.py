@@ -17,7 +17,7 @@ import errno
 import io
 import os
 import stat
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -84,9 +84,9 @@ class Source:
         return cls(path=path, rel=printable(rel))
 
     @classmethod
-    def listed(cls, path: Path, *, root: Path, identity: Identity, link: bool) -> Source:
+    def listed(cls, path: Path, *, rel: str, identity: Identity, link: bool) -> Source:
         """A file found by the discovery, with the identity its openings must find (see :attr:`identity`)."""
-        return replace(cls.file(path, root=root), identity=identity, follow=link)
+        return cls(path=path, rel=printable(rel), identity=identity, follow=link)
 
     @property
     def name(self) -> str:
