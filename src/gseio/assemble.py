@@ -19,6 +19,7 @@ when files' gene lists differ.
 from __future__ import annotations
 
 import os
+import stat
 import typing
 from collections.abc import Iterable
 from pathlib import Path
@@ -123,8 +124,7 @@ def read(
                 path=path,
             )
     else:
-        siblings = [Source.file(p) for p in sorted(path.parent.iterdir()) if p.is_file()]
-        grouped, _ = group_units(siblings, format=format)
+        grouped, _ = group_units(_siblings(path), format=format)
         units = [u for u in grouped if any(s.path == path for s in u.sources.values())]
         if not units:
             source = Source.file(path)
@@ -134,6 +134,29 @@ def read(
     return assemble_units(units, input_path=path, options=options, dtype=dtype, n_jobs=1, gene_ids="exact",
                           user_options={"format": format, "duplicate_genes": duplicate_genes, "dtype": dtype,
                                         **{k: str(v) for k, v in reader_options.items()}})  # fmt: skip
+
+
+def _siblings(path: Path) -> list[Source]:
+    """The files beside ``path`` that may form its unit (a 10x triplet, a kallisto folder), ``path`` included.
+
+    Regular files, and links that stay in the folder; a link leading elsewhere is never read.
+    """
+    folder = Path(os.path.realpath(path.parent))
+    found = []
+    for entry in sorted(path.parent.iterdir()):
+        try:
+            info = os.lstat(entry)
+            if stat.S_ISLNK(info.st_mode):
+                real = Path(os.path.realpath(entry, strict=True))
+                if entry != path and real.parent != folder:
+                    continue
+                info = os.stat(real)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            link = entry.is_symlink()
+            found.append(Source.listed(entry, rel=entry.name, identity=(info.st_dev, info.st_ino), link=link))
+    return found
 
 
 def _sample(source: Source) -> str:
