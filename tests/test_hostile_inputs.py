@@ -26,7 +26,7 @@ from scipy import io as scipy_io
 import gseio
 from gseio import _open
 from gseio.cli import main
-from gseio.errors import InputChangedError, UnsafeInputError
+from gseio.errors import CorruptFileError, InputChangedError, UnsafeInputError
 
 #: The outside file's values: far above any count the good files hold, so that one in an output shows.
 SECRET = 7001.0
@@ -223,6 +223,15 @@ def test_self_contained_files_with_links_and_cycles_open(tmp_path: Path) -> None
         f["dangling"] = h5py.SoftLink("/nowhere")
     with _open.open_hdf5(path) as f:
         assert f["soft"][()].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_a_damaged_object_header_fails_the_check_as_a_damaged_file(realdata: Path, tmp_path: Path) -> None:
+    """A part the check cannot visit is not read either: a typed error (h5py's visit would raise SystemError)."""
+    data = (realdata / "h5ad" / "htseq" / "bamfile_no_qualities.h5ad").read_bytes()
+    path = tmp_path / "damaged.h5ad"
+    path.write_bytes(data[:1177] + b"\x00" + data[1177:])  # found by tests/test_fuzz.py
+    with pytest.raises(CorruptFileError, match=r"damaged\.h5ad: cannot be read as HDF5 .*bad object header"):
+        _open.open_hdf5(path)
 
 
 def test_every_real_hdf5_file_passes_the_check(realdata: Path) -> None:

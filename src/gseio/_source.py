@@ -137,8 +137,10 @@ def open_listed(path: Path, identity: Identity | None, *, follow: bool = True, s
     if identity is None:
         return open(path, "rb")
 
+    nonblock = getattr(os, "O_NONBLOCK", 0)  # POSIX; elsewhere there are no FIFOs to fear
+
     def opener(name: str, flags: int) -> int:
-        extra = os.O_NONBLOCK | (0 if follow else getattr(os, "O_NOFOLLOW", 0))
+        extra = nonblock | (0 if follow else getattr(os, "O_NOFOLLOW", 0))
         try:
             fd = os.open(name, flags | extra)
         except OSError as e:
@@ -152,7 +154,8 @@ def open_listed(path: Path, identity: Identity | None, *, follow: bool = True, s
             if (found.st_dev, found.st_ino) != identity:
                 raise _changed(shown or path, "it was replaced by another file (or a link was made to point "
                                "elsewhere)")  # fmt: skip
-            os.set_blocking(fd, True)
+            if nonblock:
+                os.set_blocking(fd, True)
         except BaseException:
             os.close(fd)
             raise

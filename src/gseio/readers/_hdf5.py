@@ -93,16 +93,29 @@ def check_self_contained(f: Any, source: object) -> None:
     ~gseio.errors.UnsafeInputError
         A dataset uses external storage or is virtual, or a link is external or user-defined;
         the message names the dataset (or link) and the file it points to.
+    ~gseio.errors.CorruptFileError
+        A link or object header is damaged: the file cannot be checked, so it is not read.
     """
     found: list[str] = []
+    failed: list[BaseException] = []
 
     def visit(name: bytes, info: Any) -> int | None:
-        problem = _problem(f, name, info)
+        try:
+            problem = _problem(f, name, info)
+        except H5PY_ERRORS as e:  # h5py cannot carry an exception out of a visit (SystemError): carry it here
+            failed.append(e)
+            return 1
         if problem is not None:
             found.append(problem)
             return 1  # stop at the first: one is enough to refuse the file
         return None
 
-    f.id.links.visit(visit, info=True)
+    try:
+        f.id.links.visit(visit, info=True)
+    except H5PY_ERRORS as e:
+        failed.append(e)
     if found:
         raise UnsafeInputError(f"{found[0]}: {_ADVICE}", path=source)
+    if failed:  # a part of the file could not be checked: it is not read either
+        error = failed[0]
+        raise CorruptFileError(f"cannot be read as HDF5 (a damaged file?): {error}", path=source) from error
