@@ -47,15 +47,19 @@ def _reasons(adata, kind: str = "ignored") -> dict[str, str]:
 
 
 def test_hidden_folders_are_reported_not_read(tmp_path: Path) -> None:
-    root = _folder(tmp_path / "in", {"GSM1_a.txt": 1, ".snapshot/GSM2_b.txt": 2, ".hidden.txt": 3,
-                                     ".gseio-cache/x.txt": 4, "sub/.git/GSM5.txt": 5})  # fmt: skip
+    cells = {"GSM1_a.txt": 1, ".snapshot/GSM2_b.txt": 2, ".hidden.txt": 3, ".gseio-cache/x.txt": 4,
+             "sub/.git/GSM5.txt": 5, "out.gseio-lock": 6}  # fmt: skip
+    root = _folder(tmp_path / "in", cells)
     adata = gseio.read_gse_dir(root)
     assert adata.obs["source_file"].tolist() == ["GSM1_a.txt"]
     assert float(adata.X.sum()) == _total(1)
     assert _reasons(adata) == {
         ".snapshot": "hidden folder: not read",
         ".hidden.txt": "hidden file",
-        ".gseio-cache": "gseio's working folder (the unit cache or the staging of a build): never read as input",
+        ".gseio-cache": "gseio's working folder (the unit cache, or the staging or lock of a build): never read "
+        "as input",
+        "out.gseio-lock": "gseio's working file (the unit cache, or the staging or lock of a build): never read "
+        "as input",
         "sub/.git": "hidden folder: not read",
     }
 

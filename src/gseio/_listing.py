@@ -6,7 +6,7 @@ link after listing is refused instead of followed. Nothing outside the input is 
 listed: symbolic links leading out, and links to folders, are reported and not followed.
 
 Set aside, each with its reason (never silently): hidden files and folders, gseio's own
-working folders (cache, staging), folders that hold a gseio build (their
+working files and folders (cache, staging, lock: names holding ``.gseio-``), folders that hold a gseio build (their
 ``build_report.json``, written by gseio), folders the caller excludes (``gseio build``
 excludes its output folder), symbolic-link loops and broken links, folders that cannot
 be read, and in-tree symbolic links to a file listed under its own name (an alias: the
@@ -29,7 +29,7 @@ from . import _open
 from ._source import Source, open_listed, printable
 from .errors import FormatError, InputError
 
-__all__ = ["BUILD_REPORT_NAMES", "is_gseio_build", "list_sources"]
+__all__ = ["BUILD_REPORT_NAMES", "WORKING_MARK", "is_gseio_build", "list_sources"]
 
 #: The reports a gseio build leaves in its output folder (the second after a failed conservation check).
 BUILD_REPORT_NAMES = ("build_report.json", "build_report.failed.json")
@@ -65,10 +65,9 @@ def is_gseio_build(folder: Path) -> bool:
     return False
 
 
-def _hidden_folder_reason(name: str) -> str:
-    if name == ".gseio-cache" or ".gseio-" in name:
-        return "gseio's working folder (the unit cache or the staging of a build): never read as input"
-    return "hidden folder: not read"
+#: gseio's working files and folders (``.gseio-cache``, staging folders, locks) hold this in their names.
+WORKING_MARK = ".gseio-"
+_WORKING = "gseio's working {} (the unit cache, or the staging or lock of a build): never read as input"
 
 
 class _Walk:
@@ -99,8 +98,10 @@ class _Walk:
             return _EXCLUDED
         if path.is_symlink():  # os.walk would skip it silently: say so
             return "symbolic link to a folder: not followed"
+        if WORKING_MARK in name:
+            return _WORKING.format("folder")
         if name.startswith("."):
-            return _hidden_folder_reason(name)
+            return "hidden folder: not read"
         if self._is_build(path):
             return _BUILD
         return None
@@ -124,6 +125,8 @@ class _Walk:
             return
         if real_dir / path.name in self.excluded:
             self.ignored.append((rel, _EXCLUDED))
+        elif WORKING_MARK in path.name:
+            self.ignored.append((rel, _WORKING.format("file")))
         elif stat.S_ISLNK(info.st_mode):
             self._add_link(path, rel)
         elif not stat.S_ISREG(info.st_mode):

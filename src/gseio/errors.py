@@ -45,7 +45,7 @@ class GseioError(Exception):
 
     def __init__(self, message: str, *, path: object = None) -> None:
         # a path, or a tar member (shown as ``archive.tar:member``); bytes of a name that are not UTF-8
-        # are spelled \\xNN, so that the message can be printed and stored
+        # are spelled \xNN, so that the message can be printed and stored
         shown = None if path is None else os.fsdecode(path) if isinstance(path, os.PathLike | str) else str(path)
         self.path = None if shown is None else printable(shown)
         self.reason = message
