@@ -75,6 +75,17 @@ def test_run_info_mismatch_warns(realdata, tmp_path):
         read_kallisto(tmp_path / "abundance.tsv")
 
 
+def test_a_run_info_linking_out_of_the_folder_is_never_read(realdata, tmp_path):
+    (tmp_path / "sample").mkdir()
+    shutil.copy(realdata / FOLDER / "abundance.tsv", tmp_path / "sample")
+    (tmp_path / "outside.json").write_text(json.dumps({"n_processed": 20000, "n_pseudoaligned": 5000}))
+    (tmp_path / "sample" / "run_info.json").symlink_to(tmp_path / "outside.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # read, it would warn as in test_run_info_mismatch_warns
+        adata = read_kallisto(tmp_path / "sample" / "abundance.tsv")
+    assert "5000" not in adata.uns["gseio"]["notes"][0]
+
+
 def test_tx2gene_summarises(realdata):
     mapping = pd.read_csv(realdata / "tx2gene/sleuth/target_mapping.txt", sep="\t")
     tsv = pd.read_csv(realdata / FOLDER / "abundance.tsv", sep="\t")

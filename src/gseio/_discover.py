@@ -1,7 +1,7 @@
 """Find the inputs of a GEO supplementary folder (or RAW.tar) and group them into units.
 
-Two steps: :func:`list_sources` lists the files (or tar members) and sets aside those
-that are never expression data, each with the reason; :func:`plan_units` lets every
+Two steps: :func:`list_sources` (:mod:`gseio._listing`) lists the files (or tar members)
+and sets aside those that are never read, each with the reason; :func:`plan_units` lets every
 format with a grouping function claim its multi-file units (10x triplets, ...), then
 detects the format of each remaining file from its content.
 """
@@ -9,17 +9,13 @@ detects the format of each remaining file from its content.
 from __future__ import annotations
 
 import fnmatch
-import os
-import re
-import tarfile
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
 
-from . import _open, _registry
+from . import _open, _registry, _warn
 from ._source import Source
 from ._unit import Unit
-from .errors import FormatError, GseioError, InputError
+from .errors import DuplicateInputError, GseioError, InputError
 from .geo import file_stem, gsm_accession, sample_of_path
 
 #: File-name patterns (lower case) that are never expression data, with the reason.
@@ -60,127 +56,6 @@ def ignore_reason(name: str) -> str | None:
         if any(fnmatch.fnmatchcase(lower, p) for p in patterns):
             return reason
     return None
-
-
-def _matches(rel: str, pattern: str) -> bool:
-    return fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(PurePosixPath(rel).name, pattern)
-
-
-def _folder_sources(root: Path) -> tuple[list[Source], list[tuple[str, str]]]:
-    sources, ignored = [], []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in [d for d in dirnames if Path(dirpath, d).is_symlink()]:  # os.walk would skip it: say so
-            dirnames.remove(name)
-            rel = Source.file(Path(dirpath, name), root=root).rel
-            ignored.append((rel, "symbolic link to a folder: not followed"))
-        for name in filenames:
-            path = Path(dirpath, name)
-            source = Source.file(path, root=root)
-            if path.is_symlink() and not path.resolve().is_relative_to(root.resolve()):
-                ignored.append((source.rel, "symbolic link leading out of the input folder"))
-            elif not path.is_file():
-                ignored.append((source.rel, "not a regular file"))
-            else:
-                sources.append(source)
-    return sources, ignored
-
-
-_UNSAFE = re.compile(r"^(?:[/\\]|[A-Za-z]:)|(?:^|[/\\])\.\.(?:[/\\]|$)")
-
-
-def _member_problem(member: tarfile.TarInfo) -> str | None:
-    """Why a tar member is never read (unsafe path, link, device, ...), or ``None`` for a regular file."""
-    if _UNSAFE.search(member.name):
-        return "unsafe member path (absolute or with '..'): never read or written"
-    if member.issym() or member.islnk():
-        kind = "symbolic" if member.issym() else "hard"
-        return f"not a regular file ({kind} link to {member.linkname!r}): never followed"
-    if member.ischr() or member.isblk():
-        return "not a regular file (device file): never read"
-    if member.isfifo():
-        return "not a regular file (FIFO): never read"
-    if member.issparse():
-        return "sparse member: cannot be read in place; extract the archive with tar and read the folder"
-    if not member.isfile() and not member.isdir():
-        return "not a regular file: never read"
-    return None
-
-
-def _tar_sources(tar_path: Path) -> tuple[list[Source], list[tuple[str, str]]]:
-    if _open.detect_compression(tar_path) != "none":
-        raise InputError(
-            "a compressed tar cannot be read in place; decompress it to a plain .tar (GEO's RAW.tar is "
-            "uncompressed) or extract it and read the folder",
-            path=tar_path,
-        )
-    found: dict[str, Source] = {}
-    ignored: list[tuple[str, str]] = []
-    members: list[tarfile.TarInfo] = []
-    cut_short = False
-    try:
-        with tarfile.open(tar_path, mode="r:") as tar:
-            try:
-                members.extend(tar)
-            except tarfile.ReadError:  # "unexpected end of data": the members listed so far are kept
-                if not members:
-                    raise
-                cut_short = True
-            end = tar.offset
-    except tarfile.TarError as e:
-        raise FormatError(f"not a readable tar archive: {e}", path=tar_path) from e
-    size = tar_path.stat().st_size
-    for member in members:
-        if (problem := _member_problem(member)) is not None:
-            ignored.append((member.name, problem))
-        elif member.isfile():  # directories are not reported
-            if member.name in found:  # as extraction would, the later copy wins
-                ignored.append((member.name, "listed again later in the archive: the later copy is read"))
-            found[member.name] = Source(tar_path, member.name, offset=member.offset_data, size=member.size)
-            cut_short |= member.offset_data + member.size > size
-    if cut_short or _damaged_tail(tar_path, end, size):
-        last = members[-1].name if members else "its start"
-        ignored.append((tar_path.name, f"the archive is cut short or damaged after {last}: later members, if "
-                        "any, are missing, and a member cut short fails to read; download it again"))  # fmt: skip
-    return list(found.values()), ignored
-
-
-def _damaged_tail(tar_path: Path, end: int, size: int) -> bool:
-    """Whether the end-of-archive zeros after the last member are missing or not zeros.
-
-    ``tarfile`` silently stops at a header cut short or damaged: this tells it apart.
-    """
-    with open(tar_path, "rb") as fh:
-        fh.seek(end)
-        tail = fh.read(min(size - end, 1 << 20))
-    return len(tail) < 512 or bool(tail.strip(b"\x00"))
-
-
-def list_sources(path: Path, *, pattern: str | None = None) -> tuple[list[Source], list[tuple[str, str]]]:
-    """List the candidate inputs of a folder (recursively) or an uncompressed tar.
-
-    Returns
-    -------
-    The sources, sorted by relative path, and ``(relative path, reason)`` for every file
-    set aside (by ``pattern``, or because it is unsafe or not a regular file). Files that
-    are never data by their name are set aside later, by :func:`plan_units`, once
-    multi-file units (which may include e.g. a ``run_info.json``) have claimed theirs.
-    """
-    if path.is_dir():
-        found, ignored = _folder_sources(path)
-    elif path.is_file() and tarfile.is_tarfile(path):
-        found, ignored = _tar_sources(path)
-    else:
-        raise InputError("neither a folder nor a tar archive; read a single file with gseio.read()", path=path)
-    sources = []
-    for source in found:
-        if pattern is not None and not _matches(source.rel, pattern):
-            ignored.append((source.rel, f"does not match pattern {pattern!r}"))
-            continue
-        sources.append(source)
-    sources.sort(key=lambda s: s.rel)
-    ignored.sort()
-    return sources, ignored
 
 
 def group_units(sources: list[Source], *, format: str | None = None) -> tuple[list[Unit], list[Source]]:
@@ -233,8 +108,61 @@ def plan_units(sources: list[Source], *, format: str | None = None) -> Plan:
             Unit(format=name, sources={"data": source}, name=source.rel, sample=sample_of_path(source.rel))
         )
     plan.units = _distinct_samples(sorted(plan.units, key=lambda u: u.name))
+    _set_aside_gseio_outputs(plan)
     plan.ignored.sort()
     return plan
+
+
+def built_from(source: Source) -> tuple[str, list[str]] | None:
+    """The input and unit names an ``.h5ad`` written by gseio was built from (its ``uns/gseio``), or ``None``."""
+    from .readers._hdf5 import H5PY_ERRORS
+
+    try:
+        with _open.open_hdf5(source) as f:
+            record = f.get("uns/gseio")
+            if record is None or "files" not in record or "version" not in record:
+                return None
+            names = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in record["files"][()]]
+            where = record["input"][()] if "input" in record else b""
+    except (InputError, *H5PY_ERRORS):  # unreadable or unsafe: its reader says why
+        return None
+    return (where.decode("utf-8", "replace") if isinstance(where, bytes) else str(where)), names
+
+
+def _set_aside_gseio_outputs(plan: Plan) -> None:
+    """An ``.h5ad`` written by gseio among other inputs never doubles their cells silently.
+
+    Such a file is a build's output: its cells are those of the files it was built from.
+    When some of those (by unit name) are inputs here too, it is a
+    :class:`~gseio.errors.DuplicateInputError` (a failure: raised, or skipped with
+    ``on_error="skip"``, while those files are read); otherwise it is read, with a warning.
+    Alone, it is read as any ``.h5ad``.
+    """
+    if len(plan.units) + len(plan.failures) < 2:
+        return
+    names = {u.name for u in plan.units} | {s.rel for s, _ in plan.failures}
+    for unit in [u for u in plan.units if u.format == "h5ad"]:
+        if (found := built_from(unit.main)) is None:
+            continue
+        where, built = found
+        shared = sorted(set(built) & (names - {unit.name}))
+        what = f"written by gseio (a build of {len(built)} units from {where})"
+        if shared:
+            listed = ", ".join(shared[:3]) + (f" and {len(shared) - 3} more" if len(shared) > 3 else "")
+            error = DuplicateInputError(
+                f"{what}: it holds the cells of {len(shared)} files read here too ({listed}), which would be "
+                "counted twice. Move it out of the input (it is an output), or pass on_error='skip' to read the "
+                "files only",
+                path=unit.main,
+            )
+            plan.units.remove(unit)
+            plan.failures.append((unit.main, error))
+        else:
+            _warn.warn(
+                f"{unit.main}: {what}, read as one input among the others; none of the files it was built from "
+                "is here, but if some are under other names, their cells are counted twice: then move it out of "
+                "the input"
+            )
 
 
 def archive_reason(source: Source) -> str | None:

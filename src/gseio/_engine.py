@@ -24,7 +24,7 @@ from ._assembler import Assembler
 from ._options import DType, DuplicateGenes, GeneIds, GeneOrder, OnError
 from ._parallel import importing_in_background, ordered_map, resolve_jobs
 from ._piece import Piece, exact_in_float32
-from ._source import Source
+from ._source import Source, printable
 from ._unit import ReadOptions, Unit
 from ._version import __version__
 from .errors import DuplicateInputError, InputError, MixedInputError, OutputError
@@ -333,7 +333,7 @@ def _provenance(
 
     return {
         "version": __version__,
-        "input": str(input_path.resolve()),
+        "input": printable(str(input_path.resolve())),  # a name that is not UTF-8 cannot be stored as it is
         "files": strings(u.name for u in units),
         "formats": strings(u.format for u in units),
         "notes": strings(notes),

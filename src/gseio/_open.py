@@ -291,12 +291,20 @@ def open_seekable(source: Source | str | os.PathLike[str]) -> IO[bytes]:
 
 
 def open_hdf5(source: Source | str | os.PathLike[str]) -> Any:
-    """Open an HDF5 file (on disk, in a tar, or compressed) read-only with h5py.
+    """Open an HDF5 file (on disk, in a tar, or compressed) read-only with h5py, once checked to be safe.
 
     Closing the returned ``h5py.File`` (or leaving its ``with`` block) also closes the
     underlying file handle.
+
+    Raises
+    ------
+    ~gseio.errors.UnsafeInputError
+        The file keeps data in other files (external storage, virtual datasets, external
+        links): refused before any data is read (:func:`gseio.readers._hdf5.check_self_contained`).
     """
     import h5py
+
+    from .readers._hdf5 import check_self_contained
 
     class _OwningFile(h5py.File):
         def close(self) -> None:
@@ -307,10 +315,16 @@ def open_hdf5(source: Source | str | os.PathLike[str]) -> Any:
 
     handle = open_seekable(source)
     try:
-        return _OwningFile(handle, "r")
+        f = _OwningFile(handle, "r")
     except BaseException:
         handle.close()
         raise
+    try:
+        check_self_contained(f, source)
+    except BaseException:
+        f.close()
+        raise
+    return f
 
 
 def read_bytes(source: Source | str | os.PathLike[str], *, limit: int | None = None) -> bytes:

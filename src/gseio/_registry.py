@@ -34,6 +34,8 @@ SNIFF_BYTES = 16384
 SNIFF_LINES = 6
 #: The most decompressed bytes read for sniffing, however long the lines are.
 SNIFF_LIMIT = 16 << 20
+#: The signature HDF5 files start with (every HDF5 format is checked for data outside the file first).
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 Kind = Literal["single_cell", "bulk", "qc"]
@@ -161,6 +163,8 @@ def detect_format(path: str | os.PathLike[str] | Source, *, head: bytes | None =
         raise EmptyFileError("the file is empty", path=source)
     if _open.looks_like_html(head):  # a failed download: say so, not "unknown format"
         raise _open.html_error(source, compressed=_open.detect_compression(source) != "none")
+    if head.startswith(HDF5_MAGIC):
+        _refuse_unsafe_hdf5(source)
     scores = sniff_scores(source, head)
     if not scores and cut:
         raise _long_lines(source, head)
@@ -237,6 +241,20 @@ def _long_lines(source: Source, head: bytes) -> UnknownFormatError:
         "choose its reader with format= (e.g. format='wide_table')",
         path=source,
     )
+
+
+def _refuse_unsafe_hdf5(source: Source) -> None:
+    """Raise :class:`~gseio.errors.UnsafeInputError` for an HDF5 file reaching outside itself.
+
+    The HDF5 sniffers see such a file as no match (they never raise), which would call it
+    an unknown format; a damaged file is left to them.
+    """
+    from .readers._hdf5 import H5PY_ERRORS
+
+    try:
+        _open.open_hdf5(source).close()
+    except H5PY_ERRORS:
+        return
 
 
 def _safe_sniff(spec: FormatSpec, head: bytes, source: Source) -> float:

@@ -19,13 +19,16 @@ when files' gene lists differ.
 from __future__ import annotations
 
 import os
+import stat
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 from . import _registry
-from ._discover import Plan, group_units, list_sources, plan_units
+from ._discover import Plan, group_units, plan_units
 from ._engine import _check_choices, assemble_units
+from ._listing import list_sources
 from ._options import DType, DuplicateGenes, GeneIds, GeneOrder, OnError
 from ._source import Source
 from ._unit import ReadOptions, Unit
@@ -52,12 +55,18 @@ def _reader_options(duplicate_genes: DuplicateGenes, extra: dict[str, Any]) -> R
     return options
 
 
-def plan_input(path: str | os.PathLike[str], *, pattern: str | None = None, format: str | None = None) -> Plan:
+def plan_input(
+    path: str | os.PathLike[str],
+    *,
+    pattern: str | None = None,
+    format: str | None = None,
+    exclude: Iterable[str | os.PathLike[str]] = (),
+) -> Plan:
     """Plan a build of a folder or an uncompressed tar: its units, ignored files and failures."""
     root = Path(path)
     if format is not None:
         _registry.get_format(format)  # an unknown name fails before any file is read
-    sources, ignored = list_sources(root, pattern=pattern)
+    sources, ignored = list_sources(root, pattern=pattern, exclude=exclude)
     plan = plan_units(sources, format=format)
     plan.ignored = sorted([*ignored, *plan.ignored])
     return plan
@@ -68,9 +77,11 @@ def plan_input(path: str | os.PathLike[str], *, pattern: str | None = None, form
 CSR_BYTES_PER_INPUT_BYTE = 3
 
 
-def estimate_matrix_bytes(path: str | os.PathLike[str], *, pattern: str | None = None) -> int:
+def estimate_matrix_bytes(
+    path: str | os.PathLike[str], *, pattern: str | None = None, exclude: Iterable[str | os.PathLike[str]] = ()
+) -> int:
     """An upper estimate of the in-memory size of the matrix a build of ``path`` makes (no file is parsed)."""
-    sources, _ = list_sources(Path(path), pattern=pattern)
+    sources, _ = list_sources(Path(path), pattern=pattern, exclude=exclude)
     return CSR_BYTES_PER_INPUT_BYTE * sum(s.stat_size() for s in sources)
 
 
@@ -113,8 +124,7 @@ def read(
                 path=path,
             )
     else:
-        siblings = [Source.file(p) for p in sorted(path.parent.iterdir()) if p.is_file()]
-        grouped, _ = group_units(siblings, format=format)
+        grouped, _ = group_units(_siblings(path), format=format)
         units = [u for u in grouped if any(s.path == path for s in u.sources.values())]
         if not units:
             source = Source.file(path)
@@ -124,6 +134,29 @@ def read(
     return assemble_units(units, input_path=path, options=options, dtype=dtype, n_jobs=1, gene_ids="exact",
                           user_options={"format": format, "duplicate_genes": duplicate_genes, "dtype": dtype,
                                         **{k: str(v) for k, v in reader_options.items()}})  # fmt: skip
+
+
+def _siblings(path: Path) -> list[Source]:
+    """The files beside ``path`` that may form its unit (a 10x triplet, a kallisto folder), ``path`` included.
+
+    Regular files, and links that stay in the folder; a link leading elsewhere is never read.
+    """
+    folder = Path(os.path.realpath(path.parent))
+    found = []
+    for entry in sorted(path.parent.iterdir()):
+        try:
+            info = os.lstat(entry)
+            if stat.S_ISLNK(info.st_mode):
+                real = Path(os.path.realpath(entry, strict=True))
+                if entry != path and real.parent != folder:
+                    continue
+                info = os.stat(real)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            link = entry.is_symlink()
+            found.append(Source.listed(entry, rel=entry.name, identity=(info.st_dev, info.st_ino), link=link))
+    return found
 
 
 def _sample(source: Source) -> str:
@@ -136,6 +169,7 @@ def read_gse_dir(
     path: str | os.PathLike[str],
     *,
     pattern: str | None = None,
+    exclude: Iterable[str | os.PathLike[str]] = (),
     format: str | None = None,
     on_error: OnError = "raise",
     duplicate_genes: DuplicateGenes = "sum",
@@ -165,6 +199,11 @@ def read_gse_dir(
         ``"*.raw_counts.txt.gz"``); other files are ignored (and listed as such).
         By default every file is read except documentation, images, checksums,
         archives and GEO metadata files.
+    exclude
+        Files or folders inside ``path`` never to read, each listed as ignored (``gseio
+        build`` passes its output folder, so that a rebuild never reads its own outputs).
+        Folders holding a gseio build (its ``build_report.json``), hidden folders and gseio's
+        working folders are set aside anyway.
     format
         Read every file with this format (see :func:`gseio.list_formats`) instead of
         detecting each file's format from its content.
@@ -238,7 +277,7 @@ def read_gse_dir(
     options = _reader_options(duplicate_genes, reader_options)
     _check_choices(on_error=on_error, dtype=dtype, gene_order=gene_order, duplicate_genes=duplicate_genes,
                    gene_ids=gene_ids)  # fmt: skip
-    plan = plan_input(root, pattern=pattern, format=format)
+    plan = plan_input(root, pattern=pattern, format=format, exclude=exclude)
     if not plan.units and not plan.failures:
         listed = "; ".join(f"{p} ({why})" for p, why in plan.ignored[:5])
         what = "is empty" if root.is_dir() and not any(root.iterdir()) else "holds none"

@@ -228,7 +228,8 @@ def build(
         if tpm and not protocol:
             raise click.UsageError("--tpm needs --protocol (e.g. --protocol smart-seq2)")
         budget = parse_size(max_memory) if max_memory else default_budget()
-        estimate = estimate_matrix_bytes(input_dir, pattern=pattern)
+        # OUTDIR inside INPUT is never read back: the previous outputs would be read as input
+        estimate = estimate_matrix_bytes(input_dir, pattern=pattern, exclude=[outdir])
         table = None
         if gtf is not None:
             from .genes import gene_table
@@ -239,6 +240,7 @@ def build(
             adata = read_gse_dir(
                 input_dir,
                 pattern=pattern,
+                exclude=[outdir],
                 format=format_,
                 on_error=on_error,  # type: ignore[arg-type]
                 duplicate_genes=duplicate_genes,  # type: ignore[arg-type]

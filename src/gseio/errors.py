@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from ._source import printable
+
 __all__ = [
     "AmbiguousFormatError",
     "CorruptFileError",
@@ -18,12 +20,14 @@ __all__ = [
     "FormatError",
     "GseioError",
     "GseioWarning",
+    "InputChangedError",
     "InputError",
     "InvalidValueError",
     "MixedInputError",
     "OutputError",
     "TemplateError",
     "UnknownFormatError",
+    "UnsafeInputError",
 ]
 
 
@@ -40,8 +44,10 @@ class GseioError(Exception):
     """
 
     def __init__(self, message: str, *, path: object = None) -> None:
-        # a path, or a tar member (shown as ``archive.tar:member``)
-        self.path = None if path is None else os.fspath(path) if isinstance(path, os.PathLike | str) else str(path)
+        # a path, or a tar member (shown as ``archive.tar:member``); bytes of a name that are not UTF-8
+        # are spelled \xNN, so that the message can be printed and stored
+        shown = None if path is None else os.fsdecode(path) if isinstance(path, os.PathLike | str) else str(path)
+        self.path = None if shown is None else printable(shown)
         self.reason = message
         super().__init__(f"{self.path}: {message}" if self.path is not None else message)
 
@@ -95,6 +101,24 @@ class TemplateError(InputError):
 
 class DuplicateInputError(InputError):
     """Two inputs hold the same bytes under different names (the same file twice)."""
+
+
+class UnsafeInputError(InputError):
+    """An input would make gseio read data from outside the input, and is refused before anything is read.
+
+    HDF5 files whose datasets keep their data in other files (external storage, virtual
+    datasets) or that link to other files (external links): their data are not in the
+    file, and reading them would read whatever file they name. Ask for a self-contained
+    file (``h5repack`` copies external data in).
+    """
+
+
+class InputChangedError(InputError):
+    """An input file is no longer the file listed when the build started (replaced, or swapped for a link).
+
+    Nothing of it is read: the build never follows a file swapped for a symbolic link
+    after listing. Run the build again once the input folder is stable.
+    """
 
 
 class OutputError(GseioError):

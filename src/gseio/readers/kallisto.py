@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -108,9 +109,15 @@ def _read_tsv(source: Source) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndar
 def _run_info(unit: Unit) -> dict | None:
     source = unit.sources.get("run_info")
     main = unit.main
-    if source is None and not main.in_tar:  # run_info.json is set aside by name when a folder is listed
+    if source is None and not main.in_tar:  # not listed with the unit (e.g. left out by pattern=): beside it
         path = Path(main.path).parent / "run_info.json"
-        source = Source.file(path) if path.is_file() else None
+        try:
+            found = os.lstat(path)
+        except OSError:
+            found = None
+        # a regular file only, opened without following links: a run_info.json linking out is never read
+        if found is not None and stat.S_ISREG(found.st_mode):
+            source = Source.listed(path, rel="run_info.json", identity=(found.st_dev, found.st_ino), link=False)
     if source is None:
         return None
     try:

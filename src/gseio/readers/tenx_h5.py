@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import _open
 from .._options import DType, DuplicateGenes
 from .._piece import Piece, check_unique_cells
 from .._registry import FormatSpec, register_format
@@ -55,10 +56,8 @@ def sniff(head: bytes, source: Source) -> float:
     """1.0 for an HDF5 file with a 10x matrix group (``/matrix`` or v2 genome groups)."""
     if not head.startswith(HDF5_MAGIC):
         return 0.0
-    import h5py
-
     try:
-        with source.open() as raw, h5py.File(raw, "r") as f:
+        with _open.open_hdf5(source) as f:
             found = ("matrix" in f and _is_matrix_group(f["matrix"], v3=True)) or bool(_genome_groups(f))
     except Exception:  # a sniffer never raises; anything unreadable is simply not this format
         return 0.0
@@ -178,10 +177,8 @@ def _matrix(f: h5py.File, genome: str | None, source: Source) -> tuple[list[str]
 
 def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     """Read one 10x HDF5 matrix into a :class:`~gseio._piece.Piece` of its barcodes."""
-    import h5py
-
     source = unit.main
-    with _hdf5.reading(source), source.open() as raw, h5py.File(raw, "r") as f:
+    with _hdf5.reading(source), _open.open_hdf5(source) as f:  # compressed too, checked to be self-contained
         barcodes, csr, table, layout = _matrix(f, options.genome, source)
     selection = _tenx.select_features(table, options, source)
     return [_tenx.make_piece(source, barcodes, csr, selection, {"layout": layout})]
