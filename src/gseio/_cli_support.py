@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
+
+from .errors import GseioError, OutputError
 
 
 def stored_values(adata: Any) -> int:
@@ -93,12 +101,21 @@ def manifest_table(manifest: dict[str, Any]) -> str:
 
 
 def write_outputs(
-    adata: Any, staging: Path, h5ad_name: str, *, tpm: bool = False, gene_table: Any = None
-) -> list[Path]:
-    """Write the outputs into ``staging`` (the h5ad is there already for a backed build)."""
+    adata: Any, staging: Path, h5ad_name: str, *, tpm: bool = False, gene_table: Any = None,
+    outdir: Path | None = None, reclaim: Callable[[], None] | None = None,
+) -> list[Path]:  # fmt: skip
+    """Write the outputs into ``staging`` (the h5ad is there already for a backed build).
+
+    First checks that they fit in the free space (``reclaim`` may free the resume cache
+    for them); errors name ``outdir`` (default: ``staging``).
+    """
+    from ._outdir import check_space
+    from .export._sizes import h5ad_bytes, template_bytes
     from .export.h5ad import write_h5ad
     from .export.template import write_template
 
+    needed = template_bytes(adata, tpm=tpm) + (0 if adata.isbacked else h5ad_bytes(adata))
+    check_space(staging, needed, outdir=outdir or staging, reclaim=reclaim)
     staged = write_template(adata, staging, tpm=tpm, gene_table=gene_table)
     staged.append(staging / h5ad_name if adata.isbacked else write_h5ad(adata, staging / h5ad_name))
     if adata.isbacked:
@@ -117,7 +134,9 @@ def checked_report(adata: Any, staging: Path, h5ad_name: str, outputs: list[Path
     report = build_report(adata)
     report["outputs"] = [{"file": p.name, "bytes": p.stat().st_size} for p in outputs]
     try:
-        report["conservation"] = check_outputs(report, h5ad=staging / h5ad_name, template=staging)
+        report["conservation"] = check_outputs(
+            report, h5ad=staging / h5ad_name, template=staging, cells=adata.obs_names, genes=adata.var_names
+        )
     except ConservationError as e:
         report["conservation"] = getattr(e, "section", {"ok": False, "problems": [str(e)]})
         write_build_report(report, staging / REPORT_NAME)
@@ -127,19 +146,119 @@ def checked_report(adata: Any, staging: Path, h5ad_name: str, outputs: list[Path
 
 
 def previous_outputs(outdir: Path) -> set[str]:
-    """The outputs a previous build left in ``outdir`` (from its report), which a new build replaces."""
+    """The names of a previous build's outputs in ``outdir``, which a new build removes.
+
+    gseio's own fixed names (the template files, the TPM files, the reports, the publish
+    marker), and the h5ad the previous report lists, only when it is a plain ``.h5ad`` file
+    directly inside ``outdir`` that gseio wrote (an HDF5 file holding ``uns/gseio``): a
+    report is only a file, anyone may have edited it. (:func:`~gseio.export._publish.publish`
+    removes plain files only, whatever it is given.)
+    """
     import json
 
+    from ._outdir import name_problem
+    from .export._publish import PUBLISHING_MARKER
     from .export.template import RAW_FILES, TPM_FILES
-    from .report import REPORT_NAME
+    from .report import FAILED_REPORT_NAME, REPORT_NAME
 
-    names = {*RAW_FILES, *TPM_FILES, REPORT_NAME}
+    names = {*RAW_FILES, *TPM_FILES, REPORT_NAME, FAILED_REPORT_NAME, PUBLISHING_MARKER}
     try:
         report = json.loads((outdir / REPORT_NAME).read_text(encoding="utf-8"))
-        names.update(str(o["file"]) for o in report.get("outputs", []) if "/" not in str(o["file"]))
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        pass
+    except (OSError, ValueError):
+        return names
+    listed = report.get("outputs") if isinstance(report, dict) else None
+    for entry in listed if isinstance(listed, list) else []:
+        name = entry.get("file") if isinstance(entry, dict) else None
+        plain = isinstance(name, str) and name.endswith(".h5ad") and name_problem(name) is None
+        if plain and written_by_gseio(outdir / name):
+            names.add(name)
     return names
+
+
+def written_by_gseio(path: Path) -> bool:
+    """Whether ``path`` is a plain file (no symbolic link) holding an h5ad that gseio wrote (``uns/gseio``)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        with open(path, "rb") as fh:
+            if fh.read(8) != b"\x89HDF\r\n\x1a\n":
+                return False
+        import h5py
+
+        with h5py.File(path, "r") as f:  # links only: no data is read, no link followed
+            if not isinstance(f.get("uns", getlink=True), h5py.HardLink):
+                return False
+            return isinstance(f["uns"].get("gseio", getlink=True), h5py.HardLink)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+
+
+_TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.tmp-[0-9a-f]{12}(?P<suffix>\.[^.]*)?$")
+
+
+def _final_name(path: str, staging: Path, outdir: Path) -> str:
+    """``path`` with ``staging`` replaced by ``outdir``, and a temporary file by its final name."""
+    try:
+        rel = Path(path).relative_to(staging)
+    except ValueError:
+        return path
+    parts = list(rel.parts)
+    if parts and (match := _TEMPORARY.match(parts[-1])):
+        parts[-1] = match["stem"] + (match["suffix"] or "")
+    return os.fspath(outdir.joinpath(*parts))
+
+
+@contextlib.contextmanager
+def final_paths(staging: Path, outdir: Path) -> Iterator[None]:
+    """Errors raised in the body name the outputs where they were going (``outdir``), never the staging folder.
+
+    The staging folder is removed before the user reads the message; a path into it
+    would point nowhere.
+    """
+    try:
+        yield
+    except GseioError as e:
+        if e.path is None and str(staging) not in e.reason:
+            raise
+        renamed = copy.copy(e)
+        renamed.path = None if e.path is None else _final_name(e.path, staging, outdir)
+        renamed.reason = e.reason.replace(str(staging), str(outdir))
+        renamed.args = (f"{renamed.path}: {renamed.reason}" if renamed.path is not None else renamed.reason,)
+        raise renamed from e
+
+
+def check_targets(outdir: Path, names: list[str], *, overwrite: bool) -> None:
+    """Refuse, before any input is read, to replace outputs without ``--overwrite``, or a folder ever."""
+    from .export._publish import PUBLISHING_MARKER
+
+    if not outdir.is_dir():
+        return
+    existing = [name for name in names if os.path.lexists(outdir / name)]
+    folders = [name for name in existing if (outdir / name).is_dir() and not (outdir / name).is_symlink()]
+    if folders:
+        raise OutputError(
+            f"{', '.join(folders)}: a folder named like an output; gseio never replaces a folder, move it away",
+            path=outdir,
+        )
+    if os.path.lexists(outdir / PUBLISHING_MARKER) and not overwrite:
+        raise OutputError(
+            f"a gseio build was interrupted while it replaced the outputs one by one ({PUBLISHING_MARKER} is "
+            "there): they may mix two builds; pass --overwrite to build them again",
+            path=outdir,
+        )
+    if existing and not overwrite:
+        raise OutputError(f"outputs exist already ({', '.join(existing)}); pass --overwrite to replace them",
+                          path=outdir)  # fmt: skip
+
+
+def check_cache_folder(folder: Path) -> None:
+    """Refuse a resume cache that is not a real folder (or absent): never a file, nor a link to elsewhere."""
+    if folder.is_symlink():
+        raise OutputError("is a symbolic link; gseio keeps its resume cache in a folder of its own: remove the "
+                          "link, or build without the cache (--no-resume)", path=folder)  # fmt: skip
+    if folder.exists() and not folder.is_dir():
+        raise OutputError("is a file, not gseio's resume cache folder: remove it, or build without the cache "
+                          "(--no-resume)", path=folder)  # fmt: skip
 
 
 _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9, "T": 1e12, "TB": 1e12,
@@ -193,3 +312,68 @@ def number_or_none(ctx: click.Context, param: click.Parameter, value: str | None
     except ValueError:
         pass
     raise click.BadParameter(f"{value!r} is not a positive number or 'none'")
+
+
+def keep_failed_report(staging: Path, outdir: Path) -> None:
+    """Move the report of outputs that failed the conservation check to ``OUTDIR/build_report.failed.json``."""
+    from .export._atomic import output_error
+    from .report import FAILED_REPORT_NAME, REPORT_NAME
+
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / REPORT_NAME, outdir / FAILED_REPORT_NAME)
+    except OSError as e:
+        raise output_error(e, outdir / FAILED_REPORT_NAME) from e
+
+
+def clean_after_failure(error: BaseException, *, outdir: Path, cache: Path, created: bool) -> None:
+    """After a full disk: remove the resume cache, and ``outdir`` if this build made it and it is empty."""
+    from ._cache import remove_cache
+    from .export._atomic import disk_full
+
+    if not disk_full(error):
+        return  # the cache is kept for --resume
+    remove_cache(cache)
+    if created:
+        with contextlib.suppress(OSError):
+            outdir.rmdir()  # only if empty
+
+
+def hdf5_left_open() -> bool:
+    """Whether HDF5 still holds objects open (after a failed write they cannot be closed)."""
+    import gc
+    import sys
+
+    h5py = sys.modules.get("h5py")
+    if h5py is None:
+        return False
+    gc.collect()  # objects merely unreferenced close now
+    try:
+        return int(h5py.h5f.get_obj_count(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_ALL)) > 0
+    except Exception:  # a library in that state may fail anyhow: assume the worst
+        return True
+
+
+@contextlib.contextmanager
+def quiet_hdf5() -> Iterator[None]:
+    """Keep h5py's clean-up errors of a failed write (hundreds of lines) off the terminal: the error says it once.
+
+    h5py reports errors it meets while freeing objects through :data:`sys.unraisablehook`;
+    others go on to the previous hook.
+    """
+    import logging
+    import sys
+
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if "h5py" in repr(unraisable.object) or "h5py" in repr(unraisable.err_msg):
+            logging.getLogger("gseio").debug("h5py, freeing an object: %s", unraisable.exc_value)
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous

@@ -1,0 +1,161 @@
+"""What ``gseio build`` checks about its output folder before it reads a single input.
+
+A build that cannot publish should fail in a second, not after an hour: the h5ad's name
+must be a plain file name, one build at a time may write a folder (an exclusive lock
+beside it), gseio's cache folder must be a folder, and the outputs must fit in the free
+space of the output file system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import unicodedata
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .errors import OutputError
+from .export._atomic import output_error
+
+#: The lock of OUTDIR is ``.<OUTDIR name>.gseio-lock`` beside it (inside it when the parent is read-only).
+LOCK_SUFFIX = ".gseio-lock"
+#: Longest file name (in bytes) most file systems allow.
+NAME_MAX = 255
+#: Margin on top of the computed output sizes: the report, directory entries, rounding to blocks.
+SPACE_MARGIN = 1 << 20
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an output file's name (a plain, visible name in the output folder), or ``None``."""
+    if not name:
+        return "it is empty"
+    if name in (".", ".."):
+        return f"{name!r} is not a file name"
+    for char in name:
+        if char in "/\\\0":
+            return f"it holds {char!r}: the name of a file inside OUTDIR, without a folder, is needed"
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cs", "Zl", "Zp"):  # control characters, undecodable bytes, line breaks
+            return f"it holds the control character {char!r}"
+    if name.startswith("."):
+        return "it starts with '.', which hides the file"
+    if len(os.fsencode(name)) > NAME_MAX:
+        return f"it is longer than {NAME_MAX} bytes"
+    return None
+
+
+def h5ad_file_name(name: str) -> str:
+    """The h5ad's file name for ``--name`` (``.h5ad`` added unless there); ``ValueError`` says why not."""
+    file_name = name if name.endswith(".h5ad") else f"{name}.h5ad"
+    problem = name_problem(name) or name_problem(file_name)
+    if problem is not None:
+        raise ValueError(f"{name!r} cannot name the h5ad: {problem}")
+    return file_name
+
+
+def _holder(fd: int) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 64).decode("ascii").strip()
+        if text.isdigit():
+            return f"pid {text}"
+    return "pid unknown"
+
+
+def _try_lock(path: Path, outdir: Path) -> int | None:
+    """The locked file's descriptor; ``None`` when the holder before us removed it (try again)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(fd)
+        os.close(fd)
+        raise OutputError(
+            f"another gseio build ({holder}) is writing {outdir}; wait for it to finish, or choose another "
+            "output folder (-o)",
+            path=outdir,
+        ) from None
+    try:
+        current = os.stat(path, follow_symlinks=False).st_ino
+    except FileNotFoundError:
+        current = None
+    if current != os.fstat(fd).st_ino:  # unlinked by its holder as it finished: that lock guards nothing
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _lock(path: Path, outdir: Path) -> int:
+    for _ in range(100):  # each round lost means another build finished meanwhile
+        fd = _try_lock(path, outdir)
+        if fd is not None:
+            return fd
+    raise OutputError(f"cannot lock {path}: other builds keep taking it; try again", path=outdir)
+
+
+@contextlib.contextmanager
+def outdir_lock(outdir: Path) -> Iterator[Path]:
+    """Hold an exclusive lock on ``outdir`` for the body (``fcntl.flock`` on a lock file beside it).
+
+    The lock file is ``.<name>.gseio-lock`` in ``outdir``'s parent, so it is never part of
+    the outputs; inside ``outdir`` when the parent cannot be written. It is removed when
+    the lock is released.
+
+    Raises
+    ------
+    ~gseio.errors.OutputError
+        Another process holds the lock (the message names its pid), or no lock file can
+        be created beside ``outdir`` nor inside it.
+    """
+    outdir = Path(os.path.realpath(outdir))  # one lock for every name of the folder
+    try:
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise output_error(e, outdir.parent) from e
+    failure: OSError | None = None
+    for path in (outdir.parent / f".{outdir.name}{LOCK_SUFFIX}", outdir / LOCK_SUFFIX):
+        try:
+            fd = _lock(path, outdir)
+            break
+        except OSError as e:  # a parent that cannot be written: inside the folder
+            failure = e
+    else:
+        raise output_error(failure or OSError(errno.EIO, "no lock"), outdir)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # before closing: whoever opens the old file sees it was removed
+        os.close(fd)
+
+
+def free_bytes(folder: Path) -> int:
+    """Bytes an unprivileged process may still write on ``folder``'s file system."""
+    info = os.statvfs(folder)
+    return info.f_bavail * info.f_frsize
+
+
+def check_space(folder: Path, needed: int, *, outdir: Path, reclaim: Callable[[], None] | None = None) -> None:
+    """Raise :class:`OutputError` unless ``needed`` bytes (and a margin) fit on ``folder``'s file system.
+
+    ``reclaim`` frees space the build can do without (the resume cache); it is called
+    only when the outputs would not fit otherwise.
+    """
+    needed += SPACE_MARGIN + needed // 50
+    try:
+        free = free_bytes(folder)
+        if free < needed and reclaim is not None:
+            reclaim()
+            free = free_bytes(folder)
+    except OSError:  # no statvfs here: the writes will tell
+        return
+    if free < needed:
+        raise OutputError(
+            f"not enough free space for the outputs: they need up to {needed / 1e6:,.1f} MB, "
+            f"{free / 1e6:,.1f} MB are free; free some space or write the outputs elsewhere (-o)",
+            path=outdir,
+        )
