@@ -6,14 +6,13 @@ import contextlib
 import copy
 import os
 import re
-import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .errors import GseioError, OutputError
+from .errors import GseioError
 
 
 def stored_values(adata: Any) -> int:
@@ -74,6 +73,17 @@ def build_summary(
     return "\n".join(lines)
 
 
+def h5ad_name_of(name: str | None, input_dir: Path) -> str:
+    """The h5ad's file name, from ``--name`` or the input's name; a usage error unless it is a plain file name."""
+    from ._outdir import h5ad_file_name
+
+    try:
+        return h5ad_file_name(name or output_stem(input_dir))
+    except ValueError as e:
+        hint = "pass a plain file name" if name else "pass --name"
+        raise click.BadParameter(f"{e}; {hint}", param_hint="--name") from None
+
+
 def output_stem(path: Path) -> str:
     """The name outputs take from the input: the folder's name, or the tar's without ``.tar``."""
     name = path.resolve().name
@@ -123,11 +133,14 @@ def write_outputs(
     return staged
 
 
-def checked_report(adata: Any, staging: Path, h5ad_name: str, outputs: list[Path]) -> dict[str, Any]:
+def checked_report(
+    adata: Any, staging: Path, h5ad_name: str, outputs: list[Path], *, outdir: Path | None = None
+) -> dict[str, Any]:
     """The build report, with the conservation check of the staged outputs (re-read from disk).
 
     Raises :class:`~gseio.report.ConservationError` (after writing the failed report to
-    ``staging``) when the outputs do not hold the cells and counts that were read.
+    ``staging``, and moving it to ``outdir`` when given) when the outputs do not hold the
+    cells, names and counts that were read.
     """
     from .report import REPORT_NAME, ConservationError, build_report, check_outputs, write_build_report
 
@@ -140,57 +153,11 @@ def checked_report(adata: Any, staging: Path, h5ad_name: str, outputs: list[Path
     except ConservationError as e:
         report["conservation"] = getattr(e, "section", {"ok": False, "problems": [str(e)]})
         write_build_report(report, staging / REPORT_NAME)
+        if outdir is not None:
+            keep_failed_report(staging, outdir)
         raise
     write_build_report(report, staging / REPORT_NAME)
     return report
-
-
-def previous_outputs(outdir: Path) -> set[str]:
-    """The names of a previous build's outputs in ``outdir``, which a new build removes.
-
-    gseio's own fixed names (the template files, the TPM files, the reports, the publish
-    marker), and the h5ad the previous report lists, only when it is a plain ``.h5ad`` file
-    directly inside ``outdir`` that gseio wrote (an HDF5 file holding ``uns/gseio``): a
-    report is only a file, anyone may have edited it. (:func:`~gseio.export._publish.publish`
-    removes plain files only, whatever it is given.)
-    """
-    import json
-
-    from ._outdir import name_problem
-    from .export._publish import PUBLISHING_MARKER
-    from .export.template import RAW_FILES, TPM_FILES
-    from .report import FAILED_REPORT_NAME, REPORT_NAME
-
-    names = {*RAW_FILES, *TPM_FILES, REPORT_NAME, FAILED_REPORT_NAME, PUBLISHING_MARKER}
-    try:
-        report = json.loads((outdir / REPORT_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return names
-    listed = report.get("outputs") if isinstance(report, dict) else None
-    for entry in listed if isinstance(listed, list) else []:
-        name = entry.get("file") if isinstance(entry, dict) else None
-        plain = isinstance(name, str) and name.endswith(".h5ad") and name_problem(name) is None
-        if plain and written_by_gseio(outdir / name):
-            names.add(name)
-    return names
-
-
-def written_by_gseio(path: Path) -> bool:
-    """Whether ``path`` is a plain file (no symbolic link) holding an h5ad that gseio wrote (``uns/gseio``)."""
-    try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return False
-        with open(path, "rb") as fh:
-            if fh.read(8) != b"\x89HDF\r\n\x1a\n":
-                return False
-        import h5py
-
-        with h5py.File(path, "r") as f:  # links only: no data is read, no link followed
-            if not isinstance(f.get("uns", getlink=True), h5py.HardLink):
-                return False
-            return isinstance(f["uns"].get("gseio", getlink=True), h5py.HardLink)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return False
 
 
 _TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.tmp-[0-9a-f]{12}(?P<suffix>\.[^.]*)?$")
@@ -225,40 +192,6 @@ def final_paths(staging: Path, outdir: Path) -> Iterator[None]:
         renamed.reason = e.reason.replace(str(staging), str(outdir))
         renamed.args = (f"{renamed.path}: {renamed.reason}" if renamed.path is not None else renamed.reason,)
         raise renamed from e
-
-
-def check_targets(outdir: Path, names: list[str], *, overwrite: bool) -> None:
-    """Refuse, before any input is read, to replace outputs without ``--overwrite``, or a folder ever."""
-    from .export._publish import PUBLISHING_MARKER
-
-    if not outdir.is_dir():
-        return
-    existing = [name for name in names if os.path.lexists(outdir / name)]
-    folders = [name for name in existing if (outdir / name).is_dir() and not (outdir / name).is_symlink()]
-    if folders:
-        raise OutputError(
-            f"{', '.join(folders)}: a folder named like an output; gseio never replaces a folder, move it away",
-            path=outdir,
-        )
-    if os.path.lexists(outdir / PUBLISHING_MARKER) and not overwrite:
-        raise OutputError(
-            f"a gseio build was interrupted while it replaced the outputs one by one ({PUBLISHING_MARKER} is "
-            "there): they may mix two builds; pass --overwrite to build them again",
-            path=outdir,
-        )
-    if existing and not overwrite:
-        raise OutputError(f"outputs exist already ({', '.join(existing)}); pass --overwrite to replace them",
-                          path=outdir)  # fmt: skip
-
-
-def check_cache_folder(folder: Path) -> None:
-    """Refuse a resume cache that is not a real folder (or absent): never a file, nor a link to elsewhere."""
-    if folder.is_symlink():
-        raise OutputError("is a symbolic link; gseio keeps its resume cache in a folder of its own: remove the "
-                          "link, or build without the cache (--no-resume)", path=folder)  # fmt: skip
-    if folder.exists() and not folder.is_dir():
-        raise OutputError("is a file, not gseio's resume cache folder: remove it, or build without the cache "
-                          "(--no-resume)", path=folder)  # fmt: skip
 
 
 _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9, "T": 1e12, "TB": 1e12,

@@ -1,4 +1,4 @@
-"""What ``gseio build`` checks about its output folder before it reads a single input.
+"""What ``gseio build`` checks about its output folder before it reads a single input, and what it replaces.
 
 A build that cannot publish should fail in a second, not after an hour: the h5ad's name
 must be a plain file name, one build at a time may write a folder (an exclusive lock
@@ -12,6 +12,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -158,4 +159,85 @@ def check_space(folder: Path, needed: int, *, outdir: Path, reclaim: Callable[[]
             f"not enough free space for the outputs: they need up to {needed / 1e6:,.1f} MB, "
             f"{free / 1e6:,.1f} MB are free; free some space or write the outputs elsewhere (-o)",
             path=outdir,
+        ) from OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def previous_outputs(outdir: Path) -> set[str]:
+    """The names of a previous build's outputs in ``outdir``, which a new build removes.
+
+    gseio's own fixed names (the template files, the TPM files, the reports, the publish
+    marker), and the h5ad the previous report lists, only when it is a plain ``.h5ad`` file
+    directly inside ``outdir`` that gseio wrote (an HDF5 file holding ``uns/gseio``): a
+    report is only a file, anyone may have edited it. (:func:`~gseio.export._publish.publish`
+    removes plain files only, whatever it is given.)
+    """
+    import json
+
+    from .export._publish import PUBLISHING_MARKER
+    from .export.template import RAW_FILES, TPM_FILES
+    from .report import FAILED_REPORT_NAME, REPORT_NAME
+
+    names = {*RAW_FILES, *TPM_FILES, REPORT_NAME, FAILED_REPORT_NAME, PUBLISHING_MARKER}
+    try:
+        report = json.loads((outdir / REPORT_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return names
+    listed = report.get("outputs") if isinstance(report, dict) else None
+    for entry in listed if isinstance(listed, list) else []:
+        name = entry.get("file") if isinstance(entry, dict) else None
+        plain = isinstance(name, str) and name.endswith(".h5ad") and name_problem(name) is None
+        if plain and written_by_gseio(outdir / name):
+            names.add(name)
+    return names
+
+
+def written_by_gseio(path: Path) -> bool:
+    """Whether ``path`` is a plain file (no symbolic link) holding an h5ad that gseio wrote (``uns/gseio``)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        with open(path, "rb") as fh:
+            if fh.read(8) != b"\x89HDF\r\n\x1a\n":
+                return False
+        import h5py
+
+        with h5py.File(path, "r") as f:  # links only: no data is read, no link followed
+            if not isinstance(f.get("uns", getlink=True), h5py.HardLink):
+                return False
+            return isinstance(f["uns"].get("gseio", getlink=True), h5py.HardLink)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+
+
+def check_targets(outdir: Path, names: list[str], *, overwrite: bool) -> None:
+    """Refuse, before any input is read, to replace outputs without ``--overwrite``, or a folder ever."""
+    from .export._publish import PUBLISHING_MARKER
+
+    if not outdir.is_dir():
+        return
+    existing = [name for name in names if os.path.lexists(outdir / name)]
+    folders = [name for name in existing if (outdir / name).is_dir() and not (outdir / name).is_symlink()]
+    if folders:
+        raise OutputError(
+            f"{', '.join(folders)}: a folder named like an output; gseio never replaces a folder, move it away",
+            path=outdir,
         )
+    if os.path.lexists(outdir / PUBLISHING_MARKER) and not overwrite:
+        raise OutputError(
+            f"a gseio build was interrupted while it replaced the outputs one by one ({PUBLISHING_MARKER} is "
+            "there): they may mix two builds; pass --overwrite to build them again",
+            path=outdir,
+        )
+    if existing and not overwrite:
+        raise OutputError(f"outputs exist already ({', '.join(existing)}); pass --overwrite to replace them",
+                          path=outdir)  # fmt: skip
+
+
+def check_cache_folder(folder: Path) -> None:
+    """Refuse a resume cache that is not a real folder (or absent): never a file, nor a link to elsewhere."""
+    if folder.is_symlink():
+        raise OutputError("is a symbolic link; gseio keeps its resume cache in a folder of its own: remove the "
+                          "link, or build without the cache (--no-resume)", path=folder)  # fmt: skip
+    if folder.exists() and not folder.is_dir():
+        raise OutputError("is a file, not gseio's resume cache folder: remove it, or build without the cache "
+                          "(--no-resume)", path=folder)  # fmt: skip

@@ -22,19 +22,15 @@ import click
 from ._cli_support import (
     attribute_docs,
     build_summary,
-    check_cache_folder,
-    check_targets,
     checked_report,
     clean_after_failure,
     default_budget,
     final_paths,
+    h5ad_name_of,
     hdf5_left_open,
-    keep_failed_report,
     manifest_table,
     number_or_none,
-    output_stem,
     parse_size,
-    previous_outputs,
     quiet_hdf5,
     stored_values,
     write_outputs,
@@ -225,22 +221,18 @@ def build(
     Exit status: 0 on success, 1 on an input or output error (named on stderr), 2 on a usage error.
     """
     from ._cache import remove_cache
-    from ._outdir import h5ad_file_name, outdir_lock
+    from ._outdir import check_cache_folder, check_targets, outdir_lock, previous_outputs
     from .assemble import estimate_matrix_bytes, read_gse_dir
     from .errors import GseioError
     from .export._atomic import WRITE_ERRNOS, output_error
     from .export._publish import publish, staging_folder
     from .export.template import RAW_FILES, TPM_FILES
-    from .report import REPORT_NAME, ConservationError
+    from .report import REPORT_NAME
 
     started = time.perf_counter()
     if tpm and not protocol:
         raise click.UsageError("--tpm needs --protocol (e.g. --protocol smart-seq2)")
-    try:
-        h5ad_name = h5ad_file_name(name or output_stem(input_dir))
-    except ValueError as e:  # the h5ad must land inside OUTDIR, with the other outputs
-        hint = "pass a plain file name" if name else "pass --name"
-        raise click.BadParameter(f"{e}; {hint}", param_hint="--name") from None
+    h5ad_name = h5ad_name_of(name, input_dir)  # a plain file name: the h5ad lands inside OUTDIR
     cache, created, backed = outdir / CACHE_FOLDER, not os.path.lexists(outdir), None
     try:
         # everything that can stop the build at the output folder is checked before any input is read
@@ -281,11 +273,7 @@ def build(
                     pp.tpm(adata, protocol=protocol, lengths=lengths, missing_length=missing_length)  # type: ignore[arg-type]
                 staged = write_outputs(adata, staging, h5ad_name, tpm=tpm, gene_table=table, outdir=outdir,
                                        reclaim=lambda: remove_cache(cache))  # fmt: skip
-                try:
-                    report = checked_report(adata, staging, h5ad_name, staged)
-                except ConservationError:
-                    keep_failed_report(staging, outdir)
-                    raise
+                report = checked_report(adata, staging, h5ad_name, staged, outdir=outdir)
                 produced = [p.name for p in staged] + [REPORT_NAME]
                 remove_cache(cache)  # complete: the parsed units are not needed any more
                 publish(staging, outdir, produced=produced, drop=previous_outputs(outdir), last=REPORT_NAME)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -38,14 +39,28 @@ def output_error(error: OSError, path: str | os.PathLike[str]) -> OutputError:
     return OutputError(f"cannot be written: {what}" + (f"; {hint}" if hint else ""), path=path)
 
 
-def disk_full(error: BaseException) -> bool:
-    """Whether ``error`` (or what caused it) says the disk, or the quota, is full."""
+_HDF5_ERRNO = re.compile(r"\berrno = (\d+)")
+
+
+def system_error(error: BaseException) -> OSError | None:
+    """The system error behind ``error``, in plain words; ``None`` when it is not one.
+
+    h5py reports a failed write as an :class:`OSError` whose text spans lines of HDF5
+    internals, or as a :class:`RuntimeError` that only mentions ``errno = 28`` in its text.
+    """
+    code = error.errno if isinstance(error, OSError) else None
+    if not code and isinstance(error, OSError | RuntimeError):
+        match = _HDF5_ERRNO.search(str(error))
+        code = int(match[1]) if match else None
+    return OSError(code, os.strerror(code)) if code else None
+
+
+def disk_full(error: BaseException | None) -> bool:
+    """Whether ``error``, or what caused it, is a full disk (or quota)."""
     while error is not None:
         if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
-        if isinstance(error, OutputError) and ("disk is full" in error.reason or "quota" in error.reason):
-            return True
-        error = error.__cause__  # type: ignore[assignment]
+        error = error.__cause__
     return False
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 #: The longest float64 Matrix Market text written exactly, e.g. ``-2.2250738585072014E-308``.
 REAL_CHARS = 24
 #: What HDF5 may add around each element (object header, attributes) and each variable-length string.
-ELEMENT_BYTES = 4096
+ELEMENT_BYTES = 2048
 STRING_BYTES = 48
 _POW10 = 10 ** np.arange(1, 19, dtype=np.int64)
 
@@ -116,7 +116,7 @@ def _element_bytes(value: Any) -> int:
 
 def h5ad_bytes(adata: AnnData) -> int:
     """An upper bound of the size of ``adata`` written as an ``.h5ad`` (in memory, uncompressed)."""
-    size = 1 << 20  # the superblock, root group, attributes
+    size = 1 << 16  # the superblock, root group, attributes
     size += _element_bytes(adata.X)
     size += _element_bytes(adata.obs) + _element_bytes(adata.var)  # each with its index (the names)
     for mapping in (adata.layers, adata.obsm, adata.varm, adata.obsp, adata.varp):

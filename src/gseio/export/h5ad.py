@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import OutputError
-from ._atomic import atomic_outputs
+from ._atomic import atomic_outputs, system_error
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -138,10 +138,10 @@ def _wait(pid: int, pipe: int, tmp: Path) -> None:
     if report:
         with contextlib.suppress(Exception):
             error = pickle.loads(report)  # written by our own child a moment ago
-    if isinstance(error, OSError) and error.errno:
-        # h5py's text spans lines of HDF5 internals: the system's words for it are enough
-        raise OSError(error.errno, os.strerror(error.errno), os.fspath(tmp)) from None
-    if isinstance(error, BaseException):
+    cause = None if error is None else system_error(error)
+    if cause is not None:  # h5py's text spans lines of HDF5 internals: the system's words for it are enough
+        raise OSError(cause.errno, cause.strerror, os.fspath(tmp)) from None
+    if error is not None:
         raise error
     if os.WIFSIGNALED(status):
         raise OSError(errno.EIO, f"the h5ad writer was killed by signal {os.WTERMSIG(status)}", os.fspath(tmp))
