@@ -78,9 +78,9 @@ def h5ad_name_of(name: str | None, input_dir: Path) -> str:
     from ._outdir import h5ad_file_name
 
     try:
-        return h5ad_file_name(name or output_stem(input_dir))
+        return h5ad_file_name(output_stem(input_dir) if name is None else name)
     except ValueError as e:
-        hint = "pass a plain file name" if name else "pass --name"
+        hint = "pass --name" if name is None else "pass a plain file name"
         raise click.BadParameter(f"{e}; {hint}", param_hint="--name") from None
 
 
@@ -287,26 +287,41 @@ def hdf5_left_open() -> bool:
         return True
 
 
+def _from_h5py(tb: Any) -> bool:
+    while tb is not None:
+        if "h5py" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 @contextlib.contextmanager
 def quiet_hdf5() -> Iterator[None]:
     """Keep h5py's clean-up errors of a failed write (hundreds of lines) off the terminal: the error says it once.
 
-    h5py reports errors it meets while freeing objects through :data:`sys.unraisablehook`;
-    others go on to the previous hook.
+    h5py meets them while freeing objects, and reports each through :func:`sys.excepthook`
+    (its traceback) and :data:`sys.unraisablehook`; the others go on to the previous hooks.
     """
     import logging
     import sys
 
-    previous = sys.unraisablehook
+    log = logging.getLogger("gseio")
+    previous_unraisable, previous_except = sys.unraisablehook, sys.excepthook
 
-    def hook(unraisable: Any) -> None:
-        if "h5py" in repr(unraisable.object) or "h5py" in repr(unraisable.err_msg):
-            logging.getLogger("gseio").debug("h5py, freeing an object: %s", unraisable.exc_value)
-            return
-        previous(unraisable)
+    def unraisable(info: Any) -> None:
+        if _from_h5py(info.exc_traceback) or "h5py" in repr(info.object):
+            log.debug("h5py, freeing an object: %s", info.exc_value)
+        else:
+            previous_unraisable(info)
 
-    sys.unraisablehook = hook
+    def excepthook(kind: Any, value: Any, tb: Any) -> None:
+        if _from_h5py(tb):
+            log.debug("h5py, freeing an object: %s", value)
+        else:
+            previous_except(kind, value, tb)
+
+    sys.unraisablehook, sys.excepthook = unraisable, excepthook
     try:
         yield
     finally:
-        sys.unraisablehook = previous
+        sys.unraisablehook, sys.excepthook = previous_unraisable, previous_except

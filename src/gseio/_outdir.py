@@ -123,7 +123,7 @@ def outdir_lock(outdir: Path) -> Iterator[Path]:
             fd = _lock(path, outdir)
             break
         except OSError as e:  # a parent that cannot be written: inside the folder
-            failure = e
+            failure = failure or e  # the reason beside it is the one to tell
     else:
         raise output_error(failure or OSError(errno.EIO, "no lock"), outdir)
     try:
