@@ -74,8 +74,10 @@ def _write(adata: AnnData, tmp: Path) -> None:
         adata.strings_to_categoricals(adata.raw.var)
     read_end, write_end = os.pipe()
     try:
-        with warnings.catch_warnings():  # fork in a threaded process: the child only writes this file
-            warnings.simplefilter("ignore", DeprecationWarning)
+        # h5py's global lock, held across the fork: another thread of the caller's inside h5py at that
+        # moment would otherwise leave it locked forever in the child (which only has this thread)
+        with _h5py_lock(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork in a threaded process: see above
             pid = os.fork()
     except OSError:  # no memory to fork (strict overcommit): write here
         os.close(read_end)
@@ -87,6 +89,14 @@ def _write(adata: AnnData, tmp: Path) -> None:
         _child(adata, tmp, write_end)
     os.close(write_end)
     _wait(pid, read_end, tmp)
+
+
+def _h5py_lock() -> contextlib.AbstractContextManager[object]:
+    try:
+        from h5py._objects import phil
+    except ImportError:  # pragma: no cover - a future h5py without it
+        return contextlib.nullcontext()
+    return phil
 
 
 def _child(adata: AnnData, tmp: Path, pipe: int) -> None:  # pragma: no cover - runs in the forked child
