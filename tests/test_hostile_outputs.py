@@ -193,6 +193,19 @@ def test_a_read_only_outdir_is_refused_up_front_and_left_as_it_was(mounts, small
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder, no lock file left
 
 
+def test_a_read_only_parent_stages_locks_and_publishes_inside_outdir(mounts, small_series, tmp_path):
+    parent = mounts.tmpfs(tmp_path / "parent", "1m")
+    out = mounts.tmpfs(parent / "out", "4m")  # writable, in a parent that will not be
+    subprocess.run(["mount", "-o", "remount,ro", str(parent)], check=True)
+    (out / "notes.txt").write_text("mine\n")
+    for overwrite in ([], ["--overwrite"]):
+        done = _gseio("build", str(small_series), "-o", str(out), "-q", *overwrite)
+        assert done.returncode == 0, done.stderr
+        expected = [*RAW_FILES, "GSE7_RAW.h5ad", "build_report.json", "notes.txt"]
+        assert sorted(p.name for p in out.iterdir()) == sorted(expected)  # no lock, staging or marker left
+    assert json.loads((out / "build_report.json").read_text())["conservation"]["ok"]
+
+
 def test_a_file_where_the_cache_folder_goes_is_an_output_error(small_series, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
