@@ -243,10 +243,12 @@ def test_an_interrupted_file_by_file_publish_is_detected_and_repaired(tmp_path, 
     refused = runner.invoke(main, ["build", str(src), "-o", ".", "-q"])
     assert refused.exit_code == 1
     assert ".gseio-publishing is there): they may mix two builds; pass --overwrite" in refused.output
-    repaired = runner.invoke(main, ["build", str(src), "-o", ".", "-q", "--overwrite"])
+    repaired = runner.invoke(main, ["build", str(src), "-o", ".", "-q", "--overwrite", "--name", "other"])
     assert repaired.exit_code == 0, repaired.output
     assert _publish.interrupted_publish(out) is None
     assert gseio.read_template(out).n_obs == 4
+    # the old report is gone, but the marker named the earlier h5ad: it does not outlive the repair
+    assert sorted(p.name for p in out.glob("*.h5ad")) == ["other.h5ad"]
 
 
 def test_publish_removes_only_plain_files_it_is_told_about(tmp_path, monkeypatch):

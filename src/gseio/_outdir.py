@@ -166,14 +166,15 @@ def previous_outputs(outdir: Path) -> set[str]:
     """The names of a previous build's outputs in ``outdir``, which a new build removes.
 
     gseio's own fixed names (the template files, the TPM files, the reports, the publish
-    marker), and the h5ad the previous report lists, only when it is a plain ``.h5ad`` file
-    directly inside ``outdir`` that gseio wrote (an HDF5 file holding ``uns/gseio``): a
-    report is only a file, anyone may have edited it. (:func:`~gseio.export._publish.publish`
-    removes plain files only, whatever it is given.)
+    marker), and the h5ad the previous report (or the marker of an interrupted publish)
+    lists, only when it is a plain ``.h5ad`` file directly inside ``outdir`` that gseio
+    wrote (an HDF5 file holding ``uns/gseio``): a report is only a file, anyone may have
+    edited it. (:func:`~gseio.export._publish.publish` removes plain files only, whatever
+    it is given.)
     """
     import json
 
-    from .export._publish import PUBLISHING_MARKER
+    from .export._publish import PUBLISHING_MARKER, interrupted_publish
     from .export.template import RAW_FILES, TPM_FILES
     from .report import FAILED_REPORT_NAME, REPORT_NAME
 
@@ -181,10 +182,14 @@ def previous_outputs(outdir: Path) -> set[str]:
     try:
         report = json.loads((outdir / REPORT_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return names
+        report = None
     listed = report.get("outputs") if isinstance(report, dict) else None
-    for entry in listed if isinstance(listed, list) else []:
-        name = entry.get("file") if isinstance(entry, dict) else None
+    listed = listed if isinstance(listed, list) else []
+    candidates = [entry.get("file") for entry in listed if isinstance(entry, dict)]
+    marker = interrupted_publish(outdir) or {}
+    for key in ("outputs", "replaces"):  # a publish cut short: the old report is gone, the marker names both sets
+        candidates += marker[key] if isinstance(marker.get(key), list) else []
+    for name in candidates:
         plain = isinstance(name, str) and name.endswith(".h5ad") and name_problem(name) is None
         if plain and written_by_gseio(outdir / name):
             names.add(name)
