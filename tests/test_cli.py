@@ -246,3 +246,31 @@ def test_gene_table_command(runner, realdata, tmp_path):
     again = runner.invoke(main, ["gene-table", str(gtf), "-o", str(out)])
     assert again.exit_code == 1
     assert "exists already" in again.output
+
+
+def test_a_folder_named_like_an_output_is_never_replaced(runner, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "GSM1_a.txt").write_text("A\t1\nB\t2\n")
+    out = tmp_path / "out"
+    (out / "genes_rawCounts.tsv").mkdir(parents=True)
+    (out / "genes_rawCounts.tsv" / "mine.txt").write_text("mine")
+    result = runner.invoke(main, ["build", str(src), "-o", str(out), "--overwrite"])
+    assert result.exit_code == 1
+    assert result.output == (f"error: {out}: genes_rawCounts.tsv: a folder named like an output; gseio never "
+                             "replaces a folder, move it away\n")  # fmt: skip
+    assert (out / "genes_rawCounts.tsv" / "mine.txt").read_text() == "mine"
+
+
+def test_an_input_whose_name_cannot_name_the_h5ad_asks_for_name(runner, tmp_path):
+    src = tmp_path / ".hidden_series"
+    src.mkdir()
+    (src / "GSM1_a.txt").write_text("A\t1\nB\t2\n")
+    result = runner.invoke(main, ["build", str(src), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "'.hidden_series' cannot name the h5ad: it starts with '.', which hides the file; pass --name" in (
+        result.output
+    )
+    named = runner.invoke(main, ["build", str(src), "-o", str(tmp_path / "out"), "--name", "series", "-q"])
+    assert named.exit_code == 0, named.output
+    assert (tmp_path / "out" / "series.h5ad").is_file()

@@ -196,3 +196,87 @@ def test_tiny_cells_with_equal_counts_are_not_taken_for_duplicates(tmp_path):
     (tmp_path / "GSM8_c.txt").write_text("gene\tcopy\n" + many.replace("\n", "\r\n"))
     with pytest.raises(DuplicateInputError, match=r"same cells and counts as GSM7_c\.txt"):
         gseio.read_gse_dir(tmp_path)
+
+
+def _built(series: Path, tmp_path: Path, genes: list[str] | None = None):
+    """The series read, optionally renamed, written as h5ad and template; its report."""
+    adata = gseio.read_gse_dir(series, on_error="skip")
+    if genes is not None:
+        adata.var_names = genes
+    gseio.write_h5ad(adata, tmp_path / "x.h5ad")
+    gseio.write_template(adata, tmp_path / "t")
+    return adata, build_report(adata)
+
+
+@pytest.mark.parametrize(
+    ("genes", "problem"),
+    [
+        (["G1", "NA", "G3", "G4"], r"1 genes of genes_rawCounts\.tsv as missing values \(e\.g\. line 3, 'NA"),
+        (["G1", "null", "G3", "G4"], "as missing values"),
+        (["NaN", "G2", "G3", "G4"], r"as missing values \(e\.g\. line 2, 'NaN'\)"),
+        (["1", "01", "2", "3"], r"the platform reads line 3 of genes_rawCounts\.tsv, '01', as '1'"),  # int64
+        (["1", "1.50", "2", "3"], r"reads line 2 of genes_rawCounts\.tsv, '1', as '1\.0'"),  # float64
+    ],
+)
+def test_a_name_the_platform_reads_back_changed_fails_the_check(series, tmp_path, genes, problem):
+    import pandas as pd
+
+    adata, report = _built(series, tmp_path, genes)
+    column = pd.read_csv(tmp_path / "t" / "genes_rawCounts.tsv", sep="\t")["genes"]  # the platform's own read
+    assert [str(v) for v in column] != genes  # so the platform would not get the names back
+    with pytest.raises(ConservationError, match=problem):
+        check_outputs(report, template=tmp_path / "t", cells=adata.obs_names, genes=adata.var_names)
+
+
+def test_names_the_platform_reads_back_as_written_pass(series, tmp_path):
+    genes = ["NA12878", "1", "2", "3"]  # numbers read back as numbers print as the same text
+    adata, report = _built(series, tmp_path, genes)
+    section = check_outputs(report, h5ad=tmp_path / "x.h5ad", template=tmp_path / "t", cells=adata.obs_names,
+                            genes=adata.var_names)  # fmt: skip
+    assert section["ok"]
+    assert section["found"][RAW_MATRIX]["gene_names"] == 4
+
+
+def test_tables_that_disagree_with_the_matrix_fail_the_check(series, tmp_path):
+    adata, report = _built(series, tmp_path)
+    genes_file = tmp_path / "t" / "genes_rawCounts.tsv"
+    text = genes_file.read_text()
+    genes_file.write_text(text.replace("G1\n", "GX\n"))  # a name changed
+    changed = r"line 2 of genes_rawCounts\.tsv is 'GX', the matrix's genes 1 is 'G1'"
+    with pytest.raises(ConservationError, match=changed):
+        check_outputs(report, template=tmp_path / "t", genes=adata.var_names)
+    with pytest.raises(ConservationError, match="line 2 of genes_rawCounts"):  # the h5ad's names stand in
+        check_outputs(report, h5ad=tmp_path / "x.h5ad", template=tmp_path / "t")
+    genes_file.write_text(text + "G9\n")  # a gene too many
+    with pytest.raises(ConservationError, match=r"genes_rawCounts\.tsv lists 5 genes for a matrix of 4 columns"):
+        check_outputs(report, template=tmp_path / "t")
+    genes_file.write_text(text)
+    cells_file = tmp_path / "t" / "cellID_rawCounts.tsv"
+    cells_file.write_text("cellID\n\nb\n")  # an empty cell id: pandas skips the line
+    with pytest.raises(ConservationError, match=r"reads 1 cell ids from cellID_rawCounts\.tsv, which has 2"):
+        check_outputs(report, template=tmp_path / "t")
+
+
+def test_cli_refuses_to_publish_a_gene_table_the_platform_misreads(series, tmp_path, monkeypatch):
+    import gseio._cli_support as support
+
+    write = support.write_outputs
+
+    def misnamed(adata, staging, *args, **kwargs):
+        staged = write(adata, staging, *args, **kwargs)
+        genes_file = staging / "genes_rawCounts.tsv"
+        genes_file.write_text(genes_file.read_text().replace("G2\n", "NA\n"))
+        return staged
+
+    monkeypatch.setattr("gseio.cli.write_outputs", misnamed)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["build", str(series), "-o", str(out), "--on-error", "skip"])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: {out / 'GSE9_RAW.h5ad'}: the outputs do not hold what was read: ")
+    assert "reads 1 genes of genes_rawCounts.tsv as missing values (e.g. line 3, 'NA')" in result.output
+    assert "staging" not in result.output
+    # nothing published; the parsed units stay for the next run
+    assert sorted(p.name for p in out.iterdir()) == [".gseio-cache", "build_report.failed.json"]
+    failed = json.loads((out / "build_report.failed.json").read_text())
+    assert failed["conservation"]["ok"] is False
+    assert any("'NA'" in problem for problem in failed["conservation"]["problems"])

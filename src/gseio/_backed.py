@@ -9,17 +9,31 @@ written under a temporary name and renamed only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .export._atomic import temporary_name
+from .export._atomic import output_error, system_error, temporary_name
 
 #: Values rewritten at once when a pass over the file is needed.
 BLOCK_NNZ = 1 << 22
 _INT32_MAX = np.iinfo(np.int32).max
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """A write that fails for a reason of the system (a full disk) as an OutputError naming the h5ad."""
+    try:
+        yield
+    except (OSError, RuntimeError) as e:
+        cause = system_error(e)
+        if cause is None:
+            raise
+        raise output_error(cause, path) from cause
 
 
 def _write_elem(group: Any, key: str, value: Any) -> None:
@@ -48,7 +62,8 @@ class BackedWriter:
         self.path = Path(path)
         self.tmp = temporary_name(self.path)
         self._dtype = dtype
-        self._file = h5py.File(self.tmp, "w")
+        with _writing(self.path):
+            self._file = h5py.File(self.tmp, "w")
         group = self._file.create_group("X")
         value_type = np.float64 if dtype == "float64" else np.float32
         chunk = (1 << 18,)
@@ -67,6 +82,10 @@ class BackedWriter:
 
     def append(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> None:
         """Append rows: ``indptr`` starts at 0 and has one entry per row plus one."""
+        with _writing(self.path):
+            self._append(indptr, indices, data)
+
+    def _append(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> None:
         if data.dtype == np.float64 and self._data.dtype == np.float32 and self._dtype == "auto":
             self._widen()
         n = data.size
@@ -126,6 +145,13 @@ class BackedWriter:
         varm: dict[str, Any] | None = None,
     ) -> Path:  # fmt: skip
         """Write the remaining elements, close, and move the file into place."""
+        with _writing(self.path):
+            return self._finish(n_cols=n_cols, obs=obs, var=var, uns=uns, rank=rank, varm=varm)
+
+    def _finish(
+        self, *, n_cols: int, obs: Any, var: Any, uns: dict[str, Any], rank: np.ndarray | None,
+        varm: dict[str, Any] | None,
+    ) -> Path:  # fmt: skip
         if rank is not None:
             self._remap_columns(rank)
         if self._indices.dtype == np.int32:  # small enough: 32-bit indptr, like scipy's own
@@ -152,8 +178,14 @@ class BackedWriter:
         return self.path
 
     def abort(self) -> None:
-        """Close and remove the temporary file (the build failed)."""
+        """Close and remove the temporary file (the build failed); never raises.
+
+        After a failed write (a full disk) HDF5 cannot close the file: the error that
+        stopped the build is the one to report, not this one.
+        """
         try:
-            self._file.close()
+            with contextlib.suppress(Exception):
+                self._file.close()
         finally:
-            self.tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.tmp.unlink(missing_ok=True)

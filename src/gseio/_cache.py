@@ -37,11 +37,11 @@ from ._piece import GeneBlock, Piece
 from ._source import Source
 from ._unit import ReadOptions, Unit
 from ._version import __version__
-from .errors import GseioError
+from .errors import GseioError, OutputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["UnitCache"]
+__all__ = ["UnitCache", "remove_cache"]
 
 _MAGIC = b"GSEIOC\x00\x01"  # the last byte is the layout version: a new layout misses old files
 _DIGEST = 32
@@ -62,11 +62,28 @@ class UnitCache:
     folder
         Where entries live (created if needed). ``<key>.unit`` files hold a unit's
         pieces; ``genes-<key>-<digest>.bin`` files hold one gene list each.
+
+    Raises
+    ------
+    ~gseio.errors.OutputError
+        The folder cannot be created (a file of that name, a read-only file system).
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as e:
+            raise OutputError(
+                "is a file, not a folder for the unit cache: remove it, or build without the cache (--no-resume)",
+                path=self.folder,
+            ) from e
+        except OSError as e:
+            raise OutputError(
+                f"the unit cache cannot be created: {e.strerror or e}; build without it (--no-resume) or "
+                "write the outputs elsewhere (-o)",
+                path=self.folder,
+            ) from e
         self._lock = threading.Lock()
         self._blocks: dict[str, GeneBlock] = {}  # block id -> the one object get() returns
         self._stored: dict[int, tuple[GeneBlock, str]] = {}  # id(block) -> (block kept alive, block id)
@@ -172,13 +189,7 @@ class UnitCache:
             self._blocks.clear()
             self._stored.clear()
             self._written.clear()
-        if not self.folder.is_dir():
-            return
-        for path in self.folder.iterdir():
-            if path.suffix == ".unit" or path.name.startswith((_TMP, "genes-")):
-                path.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):  # files the user keeps there stay, and so does the folder
-            self.folder.rmdir()
+        remove_cache(self.folder)
 
     def _encode_piece(self, piece: Piece, out: _Buffers) -> dict[str, Any]:
         return {
@@ -270,6 +281,28 @@ class UnitCache:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+def remove_cache(folder: Path) -> None:
+    """Remove a cache folder's entries and, when nothing else is left in it, the folder; never raises.
+
+    Only the cache's own files (plain files named like entries) are removed: not what a
+    user keeps there, and nothing at all when ``folder`` is a symbolic link or not a folder.
+    """
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    with contextlib.suppress(OSError):
+        for path in folder.iterdir():
+            if (
+                (path.suffix == ".unit" or path.name.startswith((_TMP, "genes-")))
+                and path.is_file()
+                and (not path.is_symlink())
+            ):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+    with contextlib.suppress(OSError):  # files the user keeps there stay, and so does the folder
+        folder.rmdir()
 
 
 class _Buffers:

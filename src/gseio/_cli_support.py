@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import os
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
+
+from .errors import GseioError
 
 
 def stored_values(adata: Any) -> int:
@@ -66,6 +73,17 @@ def build_summary(
     return "\n".join(lines)
 
 
+def h5ad_name_of(name: str | None, input_dir: Path) -> str:
+    """The h5ad's file name, from ``--name`` or the input's name; a usage error unless it is a plain file name."""
+    from ._outdir import h5ad_file_name
+
+    try:
+        return h5ad_file_name(output_stem(input_dir) if name is None else name)
+    except ValueError as e:
+        hint = "pass --name" if name is None else "pass a plain file name"
+        raise click.BadParameter(f"{e}; {hint}", param_hint="--name") from None
+
+
 def output_stem(path: Path) -> str:
     """The name outputs take from the input: the folder's name, or the tar's without ``.tar``."""
     name = path.resolve().name
@@ -93,12 +111,21 @@ def manifest_table(manifest: dict[str, Any]) -> str:
 
 
 def write_outputs(
-    adata: Any, staging: Path, h5ad_name: str, *, tpm: bool = False, gene_table: Any = None
-) -> list[Path]:
-    """Write the outputs into ``staging`` (the h5ad is there already for a backed build)."""
+    adata: Any, staging: Path, h5ad_name: str, *, tpm: bool = False, gene_table: Any = None,
+    outdir: Path | None = None, reclaim: Callable[[], None] | None = None,
+) -> list[Path]:  # fmt: skip
+    """Write the outputs into ``staging`` (the h5ad is there already for a backed build).
+
+    First checks that they fit in the free space (``reclaim`` may free the resume cache
+    for them); errors name ``outdir`` (default: ``staging``).
+    """
+    from ._outdir import check_space
+    from .export._sizes import h5ad_bytes, template_bytes
     from .export.h5ad import write_h5ad
     from .export.template import write_template
 
+    needed = template_bytes(adata, tpm=tpm) + (0 if adata.isbacked else h5ad_bytes(adata))
+    check_space(staging, needed, outdir=outdir or staging, reclaim=reclaim)
     staged = write_template(adata, staging, tpm=tpm, gene_table=gene_table)
     staged.append(staging / h5ad_name if adata.isbacked else write_h5ad(adata, staging / h5ad_name))
     if adata.isbacked:
@@ -106,40 +133,65 @@ def write_outputs(
     return staged
 
 
-def checked_report(adata: Any, staging: Path, h5ad_name: str, outputs: list[Path]) -> dict[str, Any]:
+def checked_report(
+    adata: Any, staging: Path, h5ad_name: str, outputs: list[Path], *, outdir: Path | None = None
+) -> dict[str, Any]:
     """The build report, with the conservation check of the staged outputs (re-read from disk).
 
     Raises :class:`~gseio.report.ConservationError` (after writing the failed report to
-    ``staging``) when the outputs do not hold the cells and counts that were read.
+    ``staging``, and moving it to ``outdir`` when given) when the outputs do not hold the
+    cells, names and counts that were read.
     """
     from .report import REPORT_NAME, ConservationError, build_report, check_outputs, write_build_report
 
     report = build_report(adata)
     report["outputs"] = [{"file": p.name, "bytes": p.stat().st_size} for p in outputs]
     try:
-        report["conservation"] = check_outputs(report, h5ad=staging / h5ad_name, template=staging)
+        report["conservation"] = check_outputs(
+            report, h5ad=staging / h5ad_name, template=staging, cells=adata.obs_names, genes=adata.var_names
+        )
     except ConservationError as e:
         report["conservation"] = getattr(e, "section", {"ok": False, "problems": [str(e)]})
         write_build_report(report, staging / REPORT_NAME)
+        if outdir is not None:
+            keep_failed_report(staging, outdir)
         raise
     write_build_report(report, staging / REPORT_NAME)
     return report
 
 
-def previous_outputs(outdir: Path) -> set[str]:
-    """The outputs a previous build left in ``outdir`` (from its report), which a new build replaces."""
-    import json
+_TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.tmp-[0-9a-f]{12}(?P<suffix>\.[^.]*)?$")
 
-    from .export.template import RAW_FILES, TPM_FILES
-    from .report import REPORT_NAME
 
-    names = {*RAW_FILES, *TPM_FILES, REPORT_NAME}
+def _final_name(path: str, staging: Path, outdir: Path) -> str:
+    """``path`` with ``staging`` replaced by ``outdir``, and a temporary file by its final name."""
     try:
-        report = json.loads((outdir / REPORT_NAME).read_text(encoding="utf-8"))
-        names.update(str(o["file"]) for o in report.get("outputs", []) if "/" not in str(o["file"]))
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        pass
-    return names
+        rel = Path(path).relative_to(staging)
+    except ValueError:
+        return path
+    parts = list(rel.parts)
+    if parts and (match := _TEMPORARY.match(parts[-1])):
+        parts[-1] = match["stem"] + (match["suffix"] or "")
+    return os.fspath(outdir.joinpath(*parts))
+
+
+@contextlib.contextmanager
+def final_paths(staging: Path, outdir: Path) -> Iterator[None]:
+    """Errors raised in the body name the outputs where they were going (``outdir``), never the staging folder.
+
+    The staging folder is removed before the user reads the message; a path into it
+    would point nowhere.
+    """
+    try:
+        yield
+    except GseioError as e:
+        if e.path is None and str(staging) not in e.reason:
+            raise
+        renamed = copy.copy(e)
+        renamed.path = None if e.path is None else _final_name(e.path, staging, outdir)
+        renamed.reason = e.reason.replace(str(staging), str(outdir))
+        renamed.args = (f"{renamed.path}: {renamed.reason}" if renamed.path is not None else renamed.reason,)
+        raise renamed from e
 
 
 _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9, "T": 1e12, "TB": 1e12,
@@ -193,3 +245,83 @@ def number_or_none(ctx: click.Context, param: click.Parameter, value: str | None
     except ValueError:
         pass
     raise click.BadParameter(f"{value!r} is not a positive number or 'none'")
+
+
+def keep_failed_report(staging: Path, outdir: Path) -> None:
+    """Move the report of outputs that failed the conservation check to ``OUTDIR/build_report.failed.json``."""
+    from .export._atomic import output_error
+    from .report import FAILED_REPORT_NAME, REPORT_NAME
+
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / REPORT_NAME, outdir / FAILED_REPORT_NAME)
+    except OSError as e:
+        raise output_error(e, outdir / FAILED_REPORT_NAME) from e
+
+
+def clean_after_failure(error: BaseException, *, outdir: Path, cache: Path, created: bool) -> None:
+    """After a full disk: remove the resume cache, and ``outdir`` if this build made it and it is empty."""
+    from ._cache import remove_cache
+    from .export._atomic import disk_full
+
+    if not disk_full(error):
+        return  # the cache is kept for --resume
+    remove_cache(cache)
+    if created:
+        with contextlib.suppress(OSError):
+            outdir.rmdir()  # only if empty
+
+
+def hdf5_left_open() -> bool:
+    """Whether HDF5 still holds objects open (after a failed write they cannot be closed)."""
+    import gc
+    import sys
+
+    h5py = sys.modules.get("h5py")
+    if h5py is None:
+        return False
+    gc.collect()  # objects merely unreferenced close now
+    try:
+        return int(h5py.h5f.get_obj_count(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_ALL)) > 0
+    except Exception:  # a library in that state may fail anyhow: assume the worst
+        return True
+
+
+def _from_h5py(tb: Any) -> bool:
+    while tb is not None:
+        if "h5py" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+@contextlib.contextmanager
+def quiet_hdf5() -> Iterator[None]:
+    """Keep h5py's clean-up errors of a failed write (hundreds of lines) off the terminal: the error says it once.
+
+    h5py meets them while freeing objects, and reports each through :func:`sys.excepthook`
+    (its traceback) and :data:`sys.unraisablehook`; the others go on to the previous hooks.
+    """
+    import logging
+    import sys
+
+    log = logging.getLogger("gseio")
+    previous_unraisable, previous_except = sys.unraisablehook, sys.excepthook
+
+    def unraisable(info: Any) -> None:
+        if _from_h5py(info.exc_traceback) or "h5py" in repr(info.object):
+            log.debug("h5py, freeing an object: %s", info.exc_value)
+        else:
+            previous_unraisable(info)
+
+    def excepthook(kind: Any, value: Any, tb: Any) -> None:
+        if _from_h5py(tb):
+            log.debug("h5py, freeing an object: %s", value)
+        else:
+            previous_except(kind, value, tb)
+
+    sys.unraisablehook, sys.excepthook = unraisable, excepthook
+    try:
+        yield
+    finally:
+        sys.unraisablehook, sys.excepthook = previous_unraisable, previous_except

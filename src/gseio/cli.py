@@ -23,12 +23,15 @@ from ._cli_support import (
     attribute_docs,
     build_summary,
     checked_report,
+    clean_after_failure,
     default_budget,
+    final_paths,
+    h5ad_name_of,
+    hdf5_left_open,
     manifest_table,
     number_or_none,
-    output_stem,
     parse_size,
-    previous_outputs,
+    quiet_hdf5,
     stored_values,
     write_outputs,
 )
@@ -82,8 +85,17 @@ def _reader_options(command: F) -> F:
     return command
 
 
-def _fail(error: Exception) -> None:
+def _fail(error: Exception, *, outdir: Path | None = None, created: bool = False, backed: bool = False) -> None:
+    """Print the error and exit 1; after a build that met a full disk, leave no cache (nor a new empty OUTDIR)."""
     click.echo(f"error: {error}", err=True)
+    if outdir is not None:
+        clean_after_failure(error, outdir=outdir, cache=outdir / CACHE_FOLDER, created=created)
+    if backed and hdf5_left_open():
+        # an out-of-core h5ad whose write failed half-way cannot be closed, and HDF5's exit
+        # handler would crash on it (see gseio.export.h5ad): leave without running it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_ERROR)
     sys.exit(EXIT_ERROR)
 
 
@@ -208,76 +220,72 @@ def build(
     OUTDIR until every input has been read; each file appears complete or not at all.
     Exit status: 0 on success, 1 on an input or output error (named on stderr), 2 on a usage error.
     """
+    from ._cache import remove_cache
+    from ._outdir import check_cache_folder, check_targets, outdir_lock, previous_outputs
     from .assemble import estimate_matrix_bytes, read_gse_dir
-    from .errors import GseioError, OutputError
+    from .errors import GseioError
+    from .export._atomic import WRITE_ERRNOS, output_error
     from .export._publish import publish, staging_folder
     from .export.template import RAW_FILES, TPM_FILES
-    from .report import REPORT_NAME, ConservationError
+    from .report import REPORT_NAME
 
     started = time.perf_counter()
-    name = name or output_stem(input_dir)
-    h5ad_name = name if name.endswith(".h5ad") else f"{name}.h5ad"
-    targets = [outdir / n for n in (*RAW_FILES, *(TPM_FILES if tpm else ()), h5ad_name)]
+    if tpm and not protocol:
+        raise click.UsageError("--tpm needs --protocol (e.g. --protocol smart-seq2)")
+    h5ad_name = h5ad_name_of(name, input_dir)  # a plain file name: the h5ad lands inside OUTDIR
+    cache, created, backed = outdir / CACHE_FOLDER, not os.path.lexists(outdir), None
     try:
-        existing = [p.name for p in targets if p.exists()]
-        if existing and not overwrite:
-            raise OutputError(
-                f"outputs exist already ({', '.join(existing)}); pass --overwrite to replace them",
-                path=outdir,
-            )
-        if tpm and not protocol:
-            raise click.UsageError("--tpm needs --protocol (e.g. --protocol smart-seq2)")
-        budget = parse_size(max_memory) if max_memory else default_budget()
-        # OUTDIR inside INPUT is never read back: the previous outputs would be read as input
-        estimate = estimate_matrix_bytes(input_dir, pattern=pattern, exclude=[outdir])
-        table = None
-        if gtf is not None:
-            from .genes import gene_table
+        # everything that can stop the build at the output folder is checked before any input is read
+        with outdir_lock(outdir), quiet_hdf5():
+            check_targets(outdir, [*RAW_FILES, *(TPM_FILES if tpm else ()), h5ad_name], overwrite=overwrite)
+            if resume:
+                check_cache_folder(cache)
+            budget = parse_size(max_memory) if max_memory else default_budget()
+            with staging_folder(outdir) as staging, final_paths(staging, outdir):
+                # OUTDIR inside INPUT is never read back: the previous outputs would be read as input
+                estimate = estimate_matrix_bytes(input_dir, pattern=pattern, exclude=[outdir])
+                table = None
+                if gtf is not None:
+                    from .genes import gene_table
 
-            table = gene_table(gtf)
-        with staging_folder(outdir) as staging:
-            backed = staging / h5ad_name if estimate > budget else None
-            adata = read_gse_dir(
-                input_dir,
-                pattern=pattern,
-                exclude=[outdir],
-                format=format_,
-                on_error=on_error,  # type: ignore[arg-type]
-                duplicate_genes=duplicate_genes,  # type: ignore[arg-type]
-                gene_order=gene_order,  # type: ignore[arg-type]
-                gene_ids=gene_ids,  # type: ignore[arg-type]
-                gene_table=table,
-                allow_mixed=allow_mixed,
-                backed=backed,
-                cache_dir=outdir / CACHE_FOLDER if resume else None,
-                n_jobs=jobs,
-                progress=not quiet and sys.stderr.isatty(),
-                **_given(reader_options),
-            )
-            nnz = stored_values(adata)
-            if tpm:
-                from . import pp
+                    table = gene_table(gtf)
+                backed = staging / h5ad_name if estimate > budget else None
+                adata = read_gse_dir(
+                    input_dir,
+                    pattern=pattern,
+                    exclude=[outdir],
+                    format=format_,
+                    on_error=on_error,  # type: ignore[arg-type]
+                    duplicate_genes=duplicate_genes,  # type: ignore[arg-type]
+                    gene_order=gene_order,  # type: ignore[arg-type]
+                    gene_ids=gene_ids,  # type: ignore[arg-type]
+                    gene_table=table,
+                    allow_mixed=allow_mixed,
+                    backed=backed,
+                    cache_dir=cache if resume else None,
+                    n_jobs=jobs,
+                    progress=not quiet and sys.stderr.isatty(),
+                    **_given(reader_options),
+                )
+                nnz = stored_values(adata)
+                if tpm:
+                    from . import pp
 
-                lengths = None if table is None else table["length"]
-                pp.tpm(adata, protocol=protocol, lengths=lengths, missing_length=missing_length)  # type: ignore[arg-type]
-            staged = write_outputs(adata, staging, h5ad_name, tpm=tpm, gene_table=table)
-            try:
-                report = checked_report(adata, staging, h5ad_name, staged)
-            except ConservationError:
-                failed = outdir / f"{REPORT_NAME[: -len('.json')]}.failed.json"
-                outdir.mkdir(parents=True, exist_ok=True)
-                os.replace(staging / REPORT_NAME, failed)
-                raise
-            produced = [p.name for p in staged] + [REPORT_NAME]
-            publish(staging, outdir, produced=produced, drop={*previous_outputs(outdir), CACHE_FOLDER},
-                    last=REPORT_NAME)  # fmt: skip
-            outputs = [outdir / name for name in produced]
-        if resume:  # complete: the parsed units are not needed any more
-            from ._cache import UnitCache
-
-            UnitCache(outdir / CACHE_FOLDER).clear()
+                    lengths = None if table is None else table["length"]
+                    pp.tpm(adata, protocol=protocol, lengths=lengths, missing_length=missing_length)  # type: ignore[arg-type]
+                staged = write_outputs(adata, staging, h5ad_name, tpm=tpm, gene_table=table, outdir=outdir,
+                                       reclaim=lambda: remove_cache(cache))  # fmt: skip
+                report = checked_report(adata, staging, h5ad_name, staged, outdir=outdir)
+                produced = [p.name for p in staged] + [REPORT_NAME]
+                remove_cache(cache)  # complete: the parsed units are not needed any more
+                publish(staging, outdir, produced=produced, drop=previous_outputs(outdir), last=REPORT_NAME)
+                outputs = [outdir / name for name in produced]
+    except OSError as e:  # a write of the out-of-core h5ad met a full disk or a read-only file system
+        if e.errno not in WRITE_ERRNOS:
+            raise
+        _fail(output_error(e, outdir), outdir=outdir, created=created, backed=True)
     except GseioError as e:
-        _fail(e)
+        _fail(e, outdir=outdir, created=created, backed=backed is not None)
     mode = (f"out of core (the result may reach {estimate / 1e9:.1f} GB, over the {budget / 1e9:.1f} GB budget)"
             if backed is not None else "in memory")  # fmt: skip
     if not quiet:

@@ -7,6 +7,7 @@ are a contract.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Iterator
@@ -19,8 +20,9 @@ from scipy import sparse
 
 from .._piece import exact_in_float32
 from ..errors import OutputError, TemplateError
-from ._atomic import atomic_outputs
+from ._atomic import atomic_outputs, output_error
 from ._gene_annotation import GENE_ANNOTATION_COLUMNS, gene_annotation
+from ._publish import PUBLISHING_MARKER
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -57,17 +59,29 @@ CELL_ANNOTATION_COLUMNS = (
     "UMAP2",
 )
 NOT_AVAILABLE = "notAvailable"
+#: Integers up to this size are exact in a float64, which is how most readers hold Matrix Market values.
+EXACT_INTEGER = 2**53
 
 
-def _check_names(names: pd.Index, what: str) -> list[str]:
+def _check_names(names: pd.Index, what: str, path: Path) -> list[str]:
     values = [str(v) for v in names]
     bad = [v for v in values if any(c in v for c in '\t\n\r"')]
     if bad:
         raise OutputError(
             f"{len(bad)} {what} contain a tab, newline or double quote (e.g. {bad[0]!r}); "
-            "they cannot be written to a one-column TSV"
+            "they cannot be written to a one-column TSV",
+            path=path,
         )
     return values
+
+
+@contextlib.contextmanager
+def _writing(final: Path) -> Iterator[None]:
+    """Name ``final`` (not the temporary file written) in a system error met while writing it."""
+    try:
+        yield
+    except OSError as e:
+        raise output_error(e, final) from e
 
 
 def _write_column(path: Path, header: str, values: list[str]) -> None:
@@ -107,27 +121,44 @@ def _row_blocks(
         start = stop
 
 
-def _field(adata: AnnData, layer: str | None = None, columns: np.ndarray | None = None) -> tuple[str, int]:
-    """The Matrix Market field the values need (``integer`` or ``real``) and the non-zero count."""
+def _field(
+    adata: AnnData, layer: str | None = None, columns: np.ndarray | None = None, *, path: Path | None = None
+) -> tuple[str, int]:
+    """The Matrix Market field the values need (``integer`` or ``real``) and the non-zero count.
+
+    ``integer`` only when every value is an integer that a float64 holds exactly
+    (``|v| <= 2**53``): larger floats such as ``1e300`` are integral too, but int64 cannot
+    hold them and readers would not get them back; they are written ``real``, exactly.
+    """
+    what = "the matrix" if layer is None else f"layer {layer!r}"
     integral, nnz = True, 0
     for _, block in _row_blocks(adata, layer, columns):
         data = block.data
-        if data.size and not np.all(np.isfinite(data)):
-            what = "the matrix" if layer is None else f"layer {layer!r}"
-            raise OutputError(f"{what} holds NaN or infinite values; the template needs finite values")
-        integral = integral and (np.issubdtype(data.dtype, np.integer) or bool(np.all(np.floor(data) == data)))
         nnz += data.size
+        if not data.size:
+            continue
+        if data.dtype.kind in "iub":
+            if data.dtype.kind == "u" and int(data.max()) > np.iinfo(np.int64).max:
+                raise OutputError(f"{what} holds integers beyond the int64 range", path=path)
+            continue  # integers are written exactly as integers
+        if not np.all(np.isfinite(data)):
+            raise OutputError(f"{what} holds NaN or infinite values; the template needs finite values", path=path)
+        exact = bool(np.all(np.abs(data) <= EXACT_INTEGER)) and bool(np.all(np.floor(data) == data))
+        integral = integral and exact
     return ("integer" if integral else "real"), nnz
 
 
 def _write_mtx(
     adata: AnnData, fh: BinaryIO, layer: str | None = None, columns: np.ndarray | None = None,
-    field: str | None = None,
+    field: str | None = None, scanned: tuple[str, int] | None = None,
 ) -> None:  # fmt: skip
-    """Matrix Market coordinate, cells x genes, streamed in row blocks (memory holds one block)."""
+    """Matrix Market coordinate, cells x genes, streamed in row blocks (memory holds one block).
+
+    ``scanned``: what :func:`_field` found already (the values are not scanned twice).
+    """
     from scipy.io import mmwrite
 
-    needed, nnz = _field(adata, layer, columns)
+    needed, nnz = scanned or _field(adata, layer, columns)
     field = field or needed
     n_cols = adata.n_vars if columns is None else int(columns.sum())
     fh.write(f"%%MatrixMarket matrix coordinate {field} general\n%\n{adata.n_obs} {n_cols} {nnz}\n".encode())
@@ -160,7 +191,8 @@ def write_template(
     """Write the platform's template: the raw counts, and with ``tpm=True`` the TPM part.
 
     Writes ``expressionMatrix_rawCounts.mtx`` (Matrix Market coordinate, general,
-    field ``integer`` when every value is integral else ``real`` at full precision,
+    field ``integer`` when every value is an integer up to 2**53 (exact in a float64) else
+    ``real`` at full precision (each value written so that it reads back exactly),
     rows = cells, columns = genes, no stored zeros), ``cellID_rawCounts.tsv``
     (header ``cellID``), ``genes_rawCounts.tsv`` (header ``genes``) and
     ``cellAnnotation.tsv`` (the platform's columns; ``cellID`` and ``sampleID``
@@ -198,7 +230,8 @@ def write_template(
     ------
     ~gseio.errors.OutputError
         Files exist and ``overwrite`` is false, names contain tabs or newlines, ``X``
-        holds non-finite values, or ``tpm=True`` without a TPM layer.
+        holds non-finite values, ``tpm=True`` without a TPM layer, or a file cannot be
+        written (a full disk, a read-only file system: the error names the file).
     """
     outdir = Path(outdir)
     if tpm and tpm_layer not in adata.layers:
@@ -206,33 +239,41 @@ def write_template(
             f"no layer {tpm_layer!r} to write TPM from: compute it first with "
             "gseio.pp.tpm(adata, protocol=...) (gseio build: --tpm --protocol NAME)"
         )
-    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise output_error(e, outdir) from e
     finals = [outdir / name for name in (*RAW_FILES, *(TPM_FILES if tpm else ()))]
     existing = [p.name for p in finals if p.exists()]
     if existing and not overwrite:
         raise OutputError(
             f"template files exist already ({', '.join(existing)}); pass overwrite=True", path=outdir
         )
-    cells = _check_names(adata.obs_names, "cell names")
-    genes = _check_names(adata.var_names, "gene names")
-    _field(adata)  # refuse non-finite values before any file is created
+    cells = _check_names(adata.obs_names, "cell names", finals[1])
+    genes = _check_names(adata.var_names, "gene names", finals[2])
+    scanned = _field(adata, path=finals[0])  # refuse non-finite values before any file is created
     annotation = pd.DataFrame(NOT_AVAILABLE, index=range(adata.n_obs), columns=list(CELL_ANNOTATION_COLUMNS))
     annotation["cellID"] = cells
     if sample_key in adata.obs:
-        annotation["sampleID"] = _check_names(pd.Index(adata.obs[sample_key].astype(str)), "sample ids")
+        annotation["sampleID"] = _check_names(pd.Index(adata.obs[sample_key].astype(str)), "sample ids", finals[3])
     with atomic_outputs(finals) as temps:
         mtx, cell_file, gene_file, annotation_file = temps[:4]
-        with open(mtx, "wb") as fh:
-            _write_mtx(adata, fh)
-        _write_column(cell_file, "cellID", cells)
-        _write_column(gene_file, "genes", genes)
-        annotation.to_csv(annotation_file, sep="\t", index=False, lineterminator="\n")
+        with _writing(finals[0]), open(mtx, "wb") as fh:
+            _write_mtx(adata, fh, scanned=scanned)
+        with _writing(finals[1]):
+            _write_column(cell_file, "cellID", cells)
+        with _writing(finals[2]):
+            _write_column(gene_file, "genes", genes)
+        with _writing(finals[3]):
+            annotation.to_csv(annotation_file, sep="\t", index=False, lineterminator="\n")
         if tpm:
-            keep = ~adata.var_names.str.startswith(SPIKE_IN_PREFIX)
-            with open(temps[4], "wb") as fh:
-                _write_mtx(adata, fh, layer=tpm_layer, columns=np.asarray(keep), field="real")
+            keep = np.asarray(~adata.var_names.str.startswith(SPIKE_IN_PREFIX))
+            with _writing(finals[4]), open(temps[4], "wb") as fh:
+                _write_mtx(adata, fh, layer=tpm_layer, columns=keep, field="real",
+                           scanned=_field(adata, tpm_layer, keep, path=finals[4]))  # fmt: skip
             genes_table = gene_annotation(adata.var.loc[keep], gene_table).fillna(NOT_AVAILABLE)
-            genes_table.to_csv(temps[5], sep="\t", index=False, lineterminator="\n")
+            with _writing(finals[5]):
+                genes_table.to_csv(temps[5], sep="\t", index=False, lineterminator="\n")
     return finals
 
 
@@ -257,12 +298,20 @@ def read_template(outdir: str | os.PathLike[str]) -> AnnData:
     Raises
     ------
     ~gseio.errors.TemplateError
-        A file is missing, has the wrong header, or disagrees with the matrix.
+        A file is missing, has the wrong header, or disagrees with the matrix; or
+        ``gseio build`` was interrupted while it replaced the folder's files one by one
+        (its ``.gseio-publishing`` marker is there): the files may come from two builds.
     """
     import anndata as ad
     from scipy.io import mmread
 
     outdir = Path(outdir)
+    if (outdir / PUBLISHING_MARKER).exists():
+        raise TemplateError(
+            f"a gseio build was interrupted while it replaced these files one by one ({PUBLISHING_MARKER} is "
+            "there): they may mix two builds; run the build again (with --overwrite)",
+            path=outdir,
+        )
     for name in (RAW_MATRIX, RAW_CELLS, RAW_GENES):
         if not (outdir / name).is_file():
             raise TemplateError(f"{name} is missing", path=outdir)
