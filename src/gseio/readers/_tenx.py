@@ -15,7 +15,7 @@ from .. import _open, _warn
 from .._piece import GeneBlock, Piece, check_unique_cells
 from ..errors import FormatError
 from ..geo import gsm_accession
-from . import _mtx
+from . import _mtx, _names
 from ._mtx import Csr
 
 if TYPE_CHECKING:
@@ -62,24 +62,28 @@ def _decode(values: list[bytes]) -> np.ndarray:
         return np.array([v.decode("latin-1") for v in values], dtype=object)
 
 
-def read_barcodes(source: Source) -> list[str]:
+def read_barcodes(source: Source) -> tuple[list[str], str | None]:
     """Cell barcodes: the first column of each line, each line one cell, no barcode twice.
+
+    Returns the barcodes and a note when some were stripped of whitespace (see :mod:`._names`).
 
     Raises
     ------
     FormatError
-        The file holds no barcodes, an empty line (a cell without a barcode), or a barcode
-        twice (which cell would its matrix column belong to?).
+        The file holds no barcodes, an empty line (a cell without a barcode), a barcode the
+        platform cannot read back, or a barcode twice (which cell would its matrix column belong to?).
     """
     lines = _split_lines(_open.read_bytes(source))
     if not lines:
         raise FormatError("the barcodes file holds no barcodes", path=source)
-    barcodes = _decode([line.split(b"\t", 1)[0].strip() for line in lines]).tolist()
-    empty = next((i for i, barcode in enumerate(barcodes) if not barcode), None)
+    barcodes = _decode([line.split(b"\t", 1)[0] for line in lines]).tolist()
+    empty = next((i for i, barcode in enumerate(barcodes) if not barcode.strip()), None)
     if empty is not None:
         raise FormatError(f"line {empty + 1} holds no barcode (every line is one cell)", path=source)
+    cleaned = _names.clean(barcodes, what="barcode", path=source, where=lambda k: f"line {k + 1}")
+    barcodes = list(cleaned.names)
     check_unique_cells(barcodes, source, lambda k: f"line {k + 1}")
-    return barcodes
+    return barcodes, cleaned.note
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,7 @@ class Features:
     symbols: np.ndarray | None = None
     types: np.ndarray | None = None
     genomes: np.ndarray | None = None
+    where: str = "line"  # a feature's place in the file, for messages: "line 5", "entry 5 of /matrix/..."
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -110,7 +115,8 @@ def parse_features(data: bytes, source: Source) -> Features:
     empty = next((i for i, r in enumerate(rows) if not r[0].strip()), None)
     if empty is not None:
         raise FormatError(f"line {empty + 1} has an empty feature id", path=source)
-    columns = [_decode([r[c].strip() for r in rows]) for c in range(min(width, 3))]
+    # ids keep their blanks: they are checked (and stripped, with a word) with the other names
+    columns = [_decode([r[c] if c == 0 else r[c].strip() for r in rows]) for c in range(min(width, 3))]
     return Features(
         ids=columns[0],
         symbols=columns[1] if width >= 2 else None,
@@ -146,6 +152,10 @@ def select_features(features: Features, options: ReadOptions, source: Source) ->
         notes.append(message)
         _warn.warn(f"{source}: {message}")
         ids = features.symbols[rows]
+    cleaned = _names.clean(ids, what="feature id", path=source, where=lambda k: _where(features, rows[k]))
+    ids = cleaned.names
+    if cleaned.note is not None:
+        notes.append(cleaned.note)
     duplicated = pd.Index(ids).duplicated()
     n_dup = int(duplicated.sum())
     if n_dup:
@@ -170,6 +180,10 @@ def select_features(features: Features, options: ReadOptions, source: Source) ->
     block = GeneBlock.from_names(ids, n_duplicates=n_dup, annotations=annotations)
     keep = None if rows.size == len(features) else rows
     return Selection(block, keep, len(features), "; ".join(notes) or None)
+
+
+def _where(features: Features, row: int) -> str:
+    return f"{features.where} {row + 1}" if features.where == "line" else f"entry {row + 1} of {features.where}"
 
 
 def cached_selection(
@@ -217,7 +231,7 @@ def read_triplet(
     ``default`` is the layout assumed when the dimensions cannot tell (a square matrix):
     ``"genes_by_cells"`` for Cell Ranger, ``"cells_by_genes"`` for bustools.
     """
-    barcodes = read_barcodes(barcodes_source)
+    barcodes, stripped = read_barcodes(barcodes_source)
     selection = cached_selection(_open.read_bytes(features_source), options, features_source, parse=parse)
     triplets = _mtx.read_matrix_market(matrix)
     csr, layout = to_cells(
@@ -231,7 +245,8 @@ def read_triplet(
         features=features_source,
     )
     del triplets
-    return [make_piece(matrix, barcodes, csr, selection, {"orientation": layout})]
+    notes = {"orientation": layout} | ({} if stripped is None else {"cell_names": stripped})
+    return [make_piece(matrix, barcodes, csr, selection, notes)]
 
 
 def make_piece(
