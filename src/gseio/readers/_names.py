@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Names", "check", "check_pieces", "clean", "na_values", "problem"]
 
+_BLANK = "is empty or blank"
 #: Characters no name may hold: each breaks the platform's one-column TSV files.
 _FORBIDDEN = {
     "\t": "a tab",
@@ -87,7 +88,7 @@ def problem(name: str, *, padded: bool = True) -> str | None:
     With ``padded``, leading or trailing whitespace is a problem too (names not stripped yet).
     """
     if not name.strip():
-        return "is empty or blank"
+        return _BLANK
     for char, label in _FORBIDDEN.items():
         if char in name:
             return f"holds {label}, which the platform's one-column TSV files cannot hold"
@@ -138,8 +139,9 @@ def _raise(values: list[str], i: int, *, what: str, path: object, where: Callabl
     reason = problem(values[i])
     if reason is None:  # pragma: no cover - _first_problem and problem disagree
         return
-    shown = "" if reason == "is empty or blank" else f" {values[i]!r}"
-    raise FormatError(f"{where(i)}: the {what}{shown} {reason}", path=path)
+    if reason == _BLANK:
+        raise FormatError(f"{where(i)}: the {what} {reason}; give it one, or drop it", path=path)
+    raise FormatError(f"{where(i)}: the {what} {values[i]!r} {reason}", path=path)
 
 
 def check(names: Sequence[str] | np.ndarray, *, what: str, path: object, where: Callable[[int], str]) -> None:

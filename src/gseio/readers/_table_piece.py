@@ -63,12 +63,11 @@ def build_piece(
         gene_names, cells = table.labels, [str(c) for c in table.columns]
     else:
         gene_names, cells = np.array(table.columns, dtype=object), [str(c) for c in table.labels]
-    unnamed = [i for i, c in enumerate(cells) if not c.strip()]
-    if unnamed and genes_by_cells:
-        raise FormatError(f"value column {unnamed[0] + 2} has no name in the header (no cell id)", path=path)
-    if not genes_by_cells and any(not str(g).strip() for g in gene_names):
-        raise FormatError("a value column has no name in the header (no gene name)", path=path)
     numbers = table.column_numbers or [k + 2 for k in range(len(table.columns))]
+    unnamed = next((k for k, c in enumerate(table.columns) if not str(c).strip()), None)
+    if unnamed is not None:
+        what = "cell id" if genes_by_cells else "gene name"
+        raise FormatError(f"header column {numbers[unnamed]} has no name (no {what})", path=path)
     line = table.line or (lambda k: k + 2)
     by_column, by_line = (lambda k: f"header column {numbers[k]}"), (lambda k: f"line {line(k)}")
     # names are checked (and stripped) before repeats are looked for: "GENE3 " is "GENE3"

@@ -15,7 +15,7 @@ from .. import _open, _warn
 from .._piece import GeneBlock, Piece, check_unique_cells
 from ..errors import FormatError
 from ..geo import gsm_accession
-from . import _mtx, _names
+from . import _mtx, _names, _repeats
 from ._mtx import Csr
 
 if TYPE_CHECKING:
@@ -315,7 +315,25 @@ def to_cells(
         csr = Csr(indptr, features_index.astype(np.int32, copy=False), triplets.data)
     else:
         csr = _mtx.coo_to_csr(triplets.entries(cells), features_index, triplets.data, n_barcodes)
+    if (repeat := _repeats.first_repeat(csr.indptr, csr.indices, n_features)) is not None:
+        raise FormatError(_repeated(triplets, cells, *repeat), path=source)
     return csr, f"{layout.replace('_by_', ' x ')}: {why}"
+
+
+def _repeated(triplets: _mtx.Triplets, cells: int, cell: int, feature: int) -> str:
+    """Describe the two entries of ``(cell, feature)``: the first coordinate the matrix gives twice."""
+    coordinate = [feature, cell] if cells == 1 else [cell, feature]
+    hits = np.flatnonzero((triplets.entries(0) == coordinate[0]) & (triplets.entries(1) == coordinate[1]))
+    first, second = (int(k) for k in hits[:2])
+    line = triplets.first_line
+
+    def entry(k: int) -> str:
+        return f"entry {k + 1}" + ("" if line is None else f" (line {line + k})")
+
+    return (
+        f"{entry(second)} repeats {entry(first)}: row {coordinate[0] + 1}, column {coordinate[1] + 1} is given "
+        f"twice. {_repeats.ADVICE}{_repeats.SUM_MTX}"
+    )
 
 
 def _mismatch(

@@ -26,7 +26,7 @@ from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
 from ..errors import FormatError
-from . import _hdf5, _mtx, _names, _tenx
+from . import _hdf5, _mtx, _names, _repeats, _tenx
 
 if TYPE_CHECKING:
     import h5py
@@ -91,6 +91,11 @@ def _arrays(group: h5py.Group, n_features: int, source: Source) -> tuple[list[st
         raise FormatError(f"{where}: indptr decreases (a damaged file?)", path=source)
     if indices.size and (indices.min() < 0 or indices.max() >= n_features):
         raise FormatError(f"{where}: a feature index lies outside its {n_features} features", path=source)
+    if (repeat := _repeats.first_repeat(indptr, indices, n_features)) is not None:
+        barcode, feature = repeat
+        raise FormatError(
+            f"{where}: barcode {barcode + 1} lists feature {feature + 1} twice. {_repeats.ADVICE}", path=source
+        )
     _mtx.check_values(data, source, lambda k: f"{where}, entry {k + 1}")
     check_unique_cells(barcodes, source, lambda k: f"{where}, barcode {k + 1}")
     return barcodes, _mtx.Csr(indptr, indices, data)
