@@ -447,7 +447,7 @@ NAME_VALUES = {
     "blank": ("   ", r"empty|blank|has no name|holds no barcode"),
     "na": ("NA", r"would be read back as a missing value \(NaN\)"),
     "quote": ('AB"C', r"holds a double quote"),
-    "number": ("01", r"would be read back by the platform \(pandas.read_csv\) as the number 1,"),
+    "number": ("01", r"would be read back by the platform \(pandas.read_csv\) as the number 1 where"),
     "padded": (" PADDED ", ""),  # no error: stripped, and said so
 }
 NAME_PROBLEMS = tuple(f"{axis}_{problem}" for axis in ("gene", "cell") for problem in NAME_VALUES)
@@ -673,3 +673,19 @@ def test_a_repeated_barcode_in_a_10x_h5_file(realdata, tmp_path):
 # and offers obs_names_make_unique), and concatenated AnnData files written without index_unique= hold them; the
 # matrix rows are positional, so nothing is misread: gseio suffixes the names with a GseioWarning and keeps the
 # originals in obs["cell"], as for cells of different files.
+
+
+def test_a_repeated_entry_in_a_10x_h5_file(realdata, tmp_path):
+    """A barcode that lists one feature twice (its second index made a copy of its first) is refused."""
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "filtered_feature_bc_matrix.h5"
+    shutil.copyfile(realdata / "10x_v3/scanpy/3.0.0/filtered_feature_bc_matrix.h5", path)
+    with h5py.File(path, "r+") as f:
+        indptr, indices = f["matrix/indptr"][:], f["matrix/indices"]
+        barcode = next(k for k in range(indptr.size - 1) if indptr[k + 1] - indptr[k] >= 2)
+        feature = int(indices[indptr[barcode]])
+        indices[indptr[barcode] + 1] = feature
+    expected = rf"group /matrix: barcode {barcode + 1} lists feature {feature + 1} twice"
+    with pytest.raises(FormatError, match=expected) as info:
+        gseio.read(path, format="tenx_h5")
+    assert info.value.path == str(path)

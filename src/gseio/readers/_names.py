@@ -12,8 +12,8 @@ itself only when it
 - is no number or boolean that pandas would print otherwise: ``01`` comes back as ``1``, ``1.0``
   and ``1e5`` as floats (and turn every whole number of the column into a float), ``inf`` as
   infinity, ``TRUE`` as ``True``. Whole numbers written the canonical way (``0``, ``7``, ``-12``:
-  Entrez gene ids, numbered cells) come back as numbers whose ``str()`` is the name: they are kept.
-  The rule for a reader of the template: compare ``str(value)`` with the name;
+  Entrez gene ids, numbered cells) and ``True``/``False`` come back as values whose ``str()`` is the
+  name: they are kept. The rule for a reader of the template: compare ``str(value)`` with the name;
 - is valid Unicode (no lone surrogate, which a file name with a byte that is not UTF-8 leaves).
 
 Readers call :func:`clean` where they make the names, with the file and the line (or the entry of an
@@ -54,9 +54,9 @@ _FORBIDDEN = {
 _FORBIDDEN_RE = re.compile('[\t\r"\0]')
 #: What pandas' C parser reads as a number or a boolean (``[0-9]``: it knows no other digits) ...
 _NUMERIC = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?|[+-]?inf(?:inity)?|true|false"
-#: ... and the numbers it reads back as themselves.
-_CANONICAL_INTEGER = r"0|-?[1-9][0-9]*"
-_MISREAD = re.compile(rf"^(?!(?:{_CANONICAL_INTEGER})$)(?:{_NUMERIC})$", re.IGNORECASE | re.MULTILINE)
+#: ... and those it reads back as themselves (once printed): whole numbers, and booleans spelt as Python does.
+_CANONICAL = r"0|-?[1-9][0-9]*|(?-i:True|False)"
+_MISREAD = re.compile(rf"^(?!(?:{_CANONICAL})$)(?:{_NUMERIC})$", re.IGNORECASE | re.MULTILINE)
 #: pandas' documented default ``na_values`` (pandas >= 2.0), should its private list move.
 _DOCUMENTED_NA = (
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
@@ -75,11 +75,12 @@ def na_values() -> frozenset[str]:
 
 
 def _as_read(name: str) -> str:
-    """What pandas reads ``name`` (a number or boolean that does not print back as itself) as."""
+    """How pandas reads ``name`` (a number or boolean that does not print back as itself), and when."""
     lower = name.lower()
     if lower in ("true", "false"):
-        return f"the boolean {lower == 'true'}"
-    return f"the number {int(name) if re.fullmatch(r'[+-]?[0-9]+', name) else float(name)!r}"
+        return f"the boolean {lower == 'true'} where the names around it are booleans too"
+    value = int(name) if re.fullmatch(r"[+-]?[0-9]+", name) else float(name)
+    return f"the number {value!r} where the names around it are numbers too"
 
 
 def problem(name: str, *, padded: bool = True) -> str | None:
@@ -99,8 +100,8 @@ def problem(name: str, *, padded: bool = True) -> str | None:
         )
     if _MISREAD.fullmatch(name):
         return (
-            f"would be read back by the platform (pandas.read_csv) as {_as_read(name)}, not as the text, "
-            "wherever the names around it are numbers too; rename it (a prefix makes it text)"
+            f"would be read back by the platform (pandas.read_csv) as {_as_read(name)} (pandas types each "
+            "block of rows by its values); rename it (a prefix makes it text)"
         )
     try:
         name.encode("utf-8")
@@ -112,27 +113,31 @@ def problem(name: str, *, padded: bool = True) -> str | None:
 
 
 def _first_problem(values: list[str], *, padded: bool) -> int | None:
-    """The position of the first name with a :func:`problem`, in a few passes over C-speed scans."""
+    """The position of the first name with a :func:`problem`, else ``None``.
+
+    Whether there is one is decided by scans at C speed (a series' 60,000 gene names take a few
+    milliseconds); only then is each name looked at, to find the first.
+    """
     if not values:
         return None
-    found: list[int] = []
-    if "" in values:
-        found.append(values.index(""))
     joined = "\n".join(values)
-    if joined.count("\n") != len(values) - 1 or _FORBIDDEN_RE.search(joined):
-        found.append(next(i for i, v in enumerate(values) if "\n" in v or _FORBIDDEN_RE.search(v)))
-    else:  # one name per line of ``joined``: a match's line is the name's position
-        if match := _MISREAD.search(joined):
-            found.append(joined.count("\n", 0, match.start()))
-        try:
-            joined.encode("utf-8")
-        except UnicodeEncodeError as e:
-            found.append(joined.count("\n", 0, e.start))
-    if bad := na_values().intersection(values):
-        found.append(min(values.index(v) for v in bad))
-    if padded and (i := next((i for i, v in enumerate(values) if v != v.strip()), None)) is not None:
-        found.append(i)  # blank or padded names (not stripped yet)
-    return min(found) if found else None
+    try:
+        joined.encode("utf-8")
+        valid = True
+    except UnicodeEncodeError:
+        valid = False
+    clean = (
+        valid
+        and "" not in values
+        and joined.count("\n") == len(values) - 1  # (a name holding a line break adds one)
+        and not _FORBIDDEN_RE.search(joined)
+        and not _MISREAD.search(joined)  # one name per line: ^ and $ are a name's ends
+        and na_values().isdisjoint(values)
+        and not (padded and any(v != v.strip() for v in values))
+    )
+    if clean:
+        return None
+    return next((i for i, v in enumerate(values) if problem(v, padded=padded) is not None), None)
 
 
 def _raise(values: list[str], i: int, *, what: str, path: object, where: Callable[[int], str]) -> None:
