@@ -51,9 +51,10 @@ _FORBIDDEN = {
     '"': "a double quote",
     "\0": "a NUL byte",
 }
-_FORBIDDEN_RE = re.compile('[\t\r"\0]')
 #: What pandas' C parser reads as a number or a boolean (``[0-9]``: it knows no other digits) ...
 _NUMERIC = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?|[+-]?inf(?:inity)?|true|false"
+#: The first characters of what it reads as a number or a boolean.
+_NUMBER_START = frozenset("+-.0123456789iItTfF")
 #: ... and those it reads back as themselves (once printed): whole numbers, and booleans spelt as Python does.
 _CANONICAL = r"0|-?[1-9][0-9]*|(?-i:True|False)"
 _MISREAD = re.compile(rf"^(?!(?:{_CANONICAL})$)(?:{_NUMERIC})$", re.IGNORECASE | re.MULTILINE)
@@ -130,11 +131,13 @@ def _first_problem(values: list[str], *, padded: bool) -> int | None:
         valid
         and "" not in values
         and joined.count("\n") == len(values) - 1  # (a name holding a line break adds one)
-        and not _FORBIDDEN_RE.search(joined)
-        and not _MISREAD.search(joined)  # one name per line: ^ and $ are a name's ends
+        and not any(char in joined for char in _FORBIDDEN if char != "\n")
         and na_values().isdisjoint(values)
         and not (padded and any(v != v.strip() for v in values))
     )
+    if clean:  # numbers last: only names that start like one, and are no plain whole number, are matched
+        numeric = [v for v in values if v[0] in _NUMBER_START and not (v.isdigit() and (v[0] != "0" or v == "0"))]
+        clean = not (numeric and _MISREAD.search("\n".join(numeric)))  # one name a line: ^ and $ are its ends
     if clean:
         return None
     return next((i for i, v in enumerate(values) if problem(v, padded=padded) is not None), None)
@@ -207,11 +210,13 @@ def clean(names: Sequence[str] | np.ndarray, *, what: str, path: object, where: 
         one of pandas' missing-value markers, would be read back as another number or a boolean, or
         is not valid text. The message names the file, the place and what to do.
     """
-    raw = [str(v) for v in names]
+    raw = [str(v) for v in (names.tolist() if isinstance(names, np.ndarray) else names)]
     values = [v.strip() for v in raw]
     if (i := _first_problem(values, padded=False)) is not None:
         _raise(values, i, what=what, path=path, where=where)
-    changed = [i for i, (a, b) in enumerate(zip(raw, values, strict=True)) if len(a) != len(b)]
+    changed = (
+        [] if raw == values else [i for i, (a, b) in enumerate(zip(raw, values, strict=True)) if len(a) != len(b)]
+    )
     note = None
     if changed:
         first = changed[0]
