@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 import gseio
-from gseio.errors import FormatError, GseioError, InvalidValueError
+from gseio.errors import FormatError, GseioError, GseioWarning, InvalidValueError
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,8 @@ class Case:
     where: str  # a regex the message must match: the line, column, entry or cell id
     target: str | None = None  # 10x: which file of the folder (default: the matrix)
     named: str | None = None  # the file the error is about, when not the edited one (10x: files that disagree)
+    file: str | None = None  # the edited file's new name (the file name is the cell id)
+    folder: str | None = None  # the name of the folder the copy goes in (the folder name is the cell id)
 
 
 def _value_cases(key: str, where: str) -> list[Case]:
@@ -313,6 +315,20 @@ CASES: list[Case] = [
         r"line 2 has 2 tab-separated columns, line 1 has 3",
         "features",
     ),
+    Case(
+        "tenx_mtx",
+        "repeated_entry",
+        _copy_line(4, 6),
+        FormatError,
+        r"entry 3 \(line 6\) repeats entry 1 \(line 4\): row 1, column 1 is given twice",
+    ),
+    Case(
+        "bustools",
+        "repeated_entry",
+        _copy_line(5, 6),
+        FormatError,
+        r"entry 2 \(line 6\) repeats entry 1 \(line 5\): row 6, column 16 is given twice",
+    ),
     Case("bustools", "negative", _set("-5"), InvalidValueError, r"entry 1 \(row 6, column 16\)"),
     Case("bustools", "text", _set("x"), InvalidValueError, r"line 5: the value 'x' is not a number"),
     Case("bustools", "more_fields", _more, FormatError, r"line 5 has 4 fields, not 3"),
@@ -348,22 +364,148 @@ NOT_ERRORS = {
     },
     # The same file as wide_table; only the duplicate cell differs (rows are cells in this orientation).
     **{("wide_table_cells_by_genes", problem): "covered by wide_table" for problem in VALUE_AND_LAYOUT_PROBLEMS},
-    # Matrix Market value syntax is the same for bustools and 10x: covered by the tenx_mtx cases. Two more
-    # Matrix Market cases are read, not refused, on purpose: a coordinate given twice (the format allows it;
-    # scipy, anndata and gseio sum the two values), and a decimal value such as 19.0 or 1.5 under an 'integer'
-    # header (read as written, as scipy does; tests/test_mtx_chunks.py relies on it).
+    # Matrix Market value syntax is the same for bustools and 10x: covered by the tenx_mtx cases. A decimal
+    # value such as 19.0 or 1.5 under an 'integer' header is read, not refused, on purpose (read as written, as
+    # scipy does; tests/test_mtx_chunks.py relies on it). A coordinate given twice is refused (repeated_entry):
+    # scipy and anndata would add the two values up, but no tool writes one twice.
     **{
         ("bustools", problem): "same Matrix Market parser as tenx_mtx"
         for problem in ("nan", "inf", "missing", "fewer_fields", "header_wider", "header_narrower")
     },
 }
 
+# --- names the platform cannot read back (it reads cellID_rawCounts.tsv and genes_rawCounts.tsv with
+# pandas.read_csv(sep="\t")): a gene name or cell id made blank, NA, quoted, a number that reads back otherwise,
+# or padded with blanks, in every format, where the format keeps its names.
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a real file keeps one gene name or cell id, and how the messages name that place."""
+
+    where: str  # a regex for the place
+    line: int = 0  # 1-based line of the name (0: the name is the file's or the folder's name)
+    column: int = 0  # its 0-based field on that line
+    target: str | None = None  # 10x: the file of the folder that holds it
+    file: str | None = None  # the file name that holds the name ({} is the name)
+    folder: bool = False  # the folder name is the name
+    sep: str | None = None  # the field separator, when not the format's (10x barcodes and features)
+    blank: str | None = None  # a regex for the place when a blank name is refused by its own check
+
+
+def _at(line: int, column: int, value: str, sep: str | None) -> Edit:
+    def edit(lines: list[str], real: Real) -> list[str]:
+        fields = lines[line - 1].split(sep or real.sep)
+        fields[column] = value
+        lines[line - 1] = (sep or real.sep).join(fields)
+        return lines
+
+    return edit
+
+
+def _same(lines: list[str], real: Real) -> list[str]:
+    return lines
+
+
+_L10 = Slot(r"\bline 10\b", 10, 0)
+SLOTS: dict[tuple[str, str], Slot] = {
+    ("cell_table", "gene"): _L10,
+    ("cell_table", "cell"): Slot(r"the file name", file="{}.tsv"),
+    ("cell_table_header", "gene"): Slot(r"\bline 5\b", 5, 0),
+    ("cell_table_header", "cell"): Slot(r"line 1 \(the header\), column 2", 1, 1),
+    ("wide_table", "gene"): _L10,
+    ("wide_table", "cell"): Slot(r"header column 4\b", 1, 3),
+    ("wide_table_cells_by_genes", "gene"): Slot(r"header column 4\b", 1, 3),
+    ("wide_table_cells_by_genes", "cell"): _L10,
+    ("htseq", "gene"): _L10,
+    ("htseq", "cell"): Slot(r"the file or folder name", file="{}.tsv"),
+    ("featurecounts", "gene"): _L10,
+    ("featurecounts", "cell"): Slot(r"line 2, column 8\b", 2, 7),
+    ("star", "gene"): _L10,
+    ("star", "cell"): Slot(r"the file or folder name", file="{}ReadsPerGene.out.tab"),
+    ("rsem", "gene"): _L10,
+    ("rsem", "cell"): Slot(r"the file or folder name", file="{}.genes.results.gz"),
+    ("kallisto", "gene"): _L10,
+    ("kallisto", "cell"): Slot(r"the file or folder name", folder=True),
+    ("salmon", "gene"): _L10,
+    ("salmon", "cell"): Slot(r"the file or folder name", folder=True),
+    ("umi_tools", "gene"): _L10,
+    ("umi_tools", "cell"): Slot(r"\bline 10\b", 10, 1),
+    ("umi_tools_wide", "gene"): _L10,
+    ("umi_tools_wide", "cell"): Slot(r"header column 2\b", 1, 1),
+    ("dropseq", "gene"): _L10,
+    ("dropseq", "cell"): Slot(r"header column 4\b", 4, 3),
+    ("gct", "gene"): _L10,
+    ("gct", "cell"): Slot(r"header column 3\b", 3, 2),
+    ("tenx_mtx", "gene"): Slot(r"\bline 2\b", 2, 0, target="features", sep="\t"),
+    ("tenx_mtx", "cell"): Slot(r"\bline 2\b", 2, 0, target="barcodes", sep="\t"),
+    ("bustools", "gene"): Slot(r"\bline 2\b", 2, 0, target="genes", sep="\t"),
+    ("bustools", "cell"): Slot(r"\bline 2\b", 2, 0, target="barcodes", sep="\t"),
+}
+#: Each name problem: the name put in the slot and what the message says about it.
+NAME_VALUES = {
+    "blank": ("   ", r"empty|blank|has no name|holds no barcode"),
+    "na": ("NA", r"would be read back as a missing value \(NaN\)"),
+    "quote": ('AB"C', r"holds a double quote"),
+    "number": ("01", r"would be read back by the platform \(pandas.read_csv\) as the number 1 where"),
+    "padded": (" PADDED ", ""),  # no error: stripped, and said so
+}
+NAME_PROBLEMS = tuple(f"{axis}_{problem}" for axis in ("gene", "cell") for problem in NAME_VALUES)
+PROBLEMS = (*PROBLEMS, *NAME_PROBLEMS)
+
+
+def _name_case(key: str, axis: str, problem: str) -> Case:
+    slot = SLOTS[key, axis]
+    value, message = NAME_VALUES[problem]
+    where = slot.blank if problem == "blank" and slot.blank else slot.where
+    edit = _at(slot.line, slot.column, value, slot.sep) if slot.line else _same
+    return Case(
+        key,
+        f"{axis}_{problem}",
+        edit,
+        FormatError,
+        rf"{where}.*({message})" if message else where,
+        target=slot.target,
+        file=slot.file.format(value) if slot.file else None,
+        folder=value if slot.folder else None,
+    )
+
+
+NOT_ERRORS |= {
+    # Headerless htseq-count tables with several count columns name their cells <file stem>_1, <file stem>_2:
+    # a blank, NA or numeric stem still makes ordinary names; only a forbidden character survives the suffix.
+    **{
+        ("htseq", f"cell_{problem}"): "cells are named <file stem>_1, <file stem>_2"
+        for problem in ("blank", "na", "number", "padded")
+    },
+    # A single value column with a blank header is the file's only sample: the file name names it.
+    ("gct", "cell_blank"): "a blank sample header: the file name names the cell",
+    ("cell_table_header", "cell_blank"): "a blank second header field: the file name names the cell",
+    # 'gene<TAB>01': whether a first line with a number in its second field is a header naming a cell or a
+    # data line is header detection's call (a count of 1 for a gene 'gene', today); the name is not read as one.
+    ("cell_table_header", "cell_number"): "a number in the header's second field: header detection decides",
+    # the same for a GCT's only sample: a header whose last field is a number is no header to the table reader
+    ("gct", "cell_number"): "a number as the header's last field: header detection decides",
+}
+#: Padded names stripped where the header line is split, before names are checked: the name is stripped
+#: (what matters: it joins its unpadded self), but without a warning.
+STRIPPED_SILENTLY = {("cell_table_header", "cell_padded"), ("featurecounts", "cell_padded")}
+_NAME_CASES = [
+    _name_case(key, axis, problem)
+    for key, axis in SLOTS
+    for problem in NAME_VALUES
+    if (key, f"{axis}_{problem}") not in NOT_ERRORS
+]
+CASES += [c for c in _NAME_CASES if not c.problem.endswith("_padded")]
+#: The padded names: read, stripped, and said so.
+STRIPPED = [c for c in _NAME_CASES if c.problem.endswith("_padded")]
+
 
 def _write_case(realdata: Path, tmp_path: Path, case: Case) -> Path:
     """The real file (or folder) with the case's edit, under tmp_path; returns the file that holds the problem."""
     real = REAL[case.key]
     source = realdata / real.path
-    folder = tmp_path / case.key
+    folder = tmp_path / (case.folder or case.key)
     folder.mkdir()
     files = sorted(source.iterdir()) if source.is_dir() else [source]
     target = case.target or real.target or source.name
@@ -376,7 +518,7 @@ def _write_case(realdata: Path, tmp_path: Path, case: Case) -> Path:
         compressed = raw[:2] == b"\x1f\x8b"
         lines = (gzip.decompress(raw) if compressed else raw).decode().split("\n")
         text = "\n".join(case.edit(lines, real)).encode()
-        edited = folder / path.name
+        edited = folder / (case.file or path.name)
         edited.write_bytes(gzip.compress(text) if compressed else text)
     assert edited is not None, f"no file of {source} matches {target!r}"
     return edited
@@ -418,13 +560,90 @@ def test_the_real_files_read_cleanly(realdata, key):
 
 def test_every_format_meets_every_problem():
     """Each (format, problem) pair is a case above or an argued exception: none is skipped silently."""
-    covered = {(c.key, c.problem) for c in CASES}
+    cases = [*CASES, *STRIPPED, *H5_CASES]
+    covered = {(c.key, c.problem) for c in cases}
     assert not covered & set(NOT_ERRORS), covered & set(NOT_ERRORS)
-    missing = [
-        (key, p) for key in REAL for p in PROBLEMS if (key, p) not in covered and (key, p) not in NOT_ERRORS
-    ]
+    expected = [(key, p) for key in REAL for p in PROBLEMS] + [(key, p) for key in H5_REAL for p in NAME_PROBLEMS]
+    missing = [pair for pair in expected if pair not in covered and pair not in NOT_ERRORS]
     assert not missing
-    assert len({(c.key, c.problem) for c in CASES}) == len(CASES)
+    assert len(covered) == len(cases)
+
+
+@pytest.mark.parametrize("case", STRIPPED, ids=lambda c: f"{c.key}-{c.problem}")
+def test_a_padded_name_is_stripped_and_said_so(realdata, tmp_path, case):
+    """' PADDED ' is read as 'PADDED' (so it joins 'PADDED' of other files), with a warning naming the file."""
+    real = REAL[case.key]
+    edited = _write_case(realdata, tmp_path, case)
+    if (case.key, case.problem) in STRIPPED_SILENTLY:
+        adata = gseio.read(_main_file(edited.parent, real), format=real.format, **real.options)
+    else:
+        with pytest.warns(GseioWarning, match="stripped of leading or trailing whitespace") as record:
+            adata = gseio.read(_main_file(edited.parent, real), format=real.format, **real.options)
+        assert any(str(edited) in str(w.message) for w in record)
+    names = list(adata.var_names if case.problem.startswith("gene") else adata.obs["cell"])
+    assert "PADDED" in names
+    assert " PADDED " not in names
+
+
+#: HDF5 files: the names sit in string datasets, at an entry.
+H5_REAL = {
+    "tenx_h5": ("10x_v3/scanpy/3.0.0/filtered_feature_bc_matrix.h5", "tenx_h5"),
+    "h5ad": ("h5ad/zellkonverter/example_anndata.h5ad", "h5ad"),
+    "loom": ("loom/htseq/yeast_RNASeq_excerpt_withbarcodes.loom", "loom"),
+    "kallisto_h5": ("kallisto/sleuth_small_test_data/kallisto/abundance.h5", "kallisto"),
+}
+#: (key, axis) -> the dataset and the place the messages name (None: the folder name is the name).
+H5_SLOTS = {
+    ("tenx_h5", "gene"): ("matrix/features/id", r"entry 2 of /matrix/features/id"),
+    ("tenx_h5", "cell"): ("matrix/barcodes", r"\bbarcode 2\b"),
+    ("h5ad", "gene"): ("var/_index", r"entry 2 of the /var index"),
+    ("h5ad", "cell"): ("obs/_index", r"entry 2 of the /obs index"),
+    ("loom", "gene"): ("row_attrs/id", r"entry 2 of /row_attrs/id"),
+    ("loom", "cell"): ("col_attrs/_index", r"entry 2 of /col_attrs/_index"),
+    ("kallisto_h5", "gene"): ("aux/ids", r"\bentry 2\b"),
+    ("kallisto_h5", "cell"): (None, r"the file or folder name"),
+}
+H5_CASES = [
+    Case(key, f"{axis}_{problem}", _same, FormatError, rf"{where}.*({NAME_VALUES[problem][1]})")
+    for (key, axis), (_, where) in H5_SLOTS.items()
+    for problem in NAME_VALUES
+]
+
+
+def _write_h5_case(realdata: Path, tmp_path: Path, case: Case) -> Path:
+    """A copy of the HDF5 file with the case's name in its slot (or as its folder's name)."""
+    h5py = pytest.importorskip("h5py")
+    path, _ = H5_REAL[case.key]
+    axis, problem = case.problem.split("_")
+    dataset, _ = H5_SLOTS[case.key, axis]
+    value = NAME_VALUES[problem][0]
+    folder = tmp_path / (value if dataset is None else case.key)
+    folder.mkdir()
+    copy = folder / Path(path).name
+    shutil.copyfile(realdata / path, copy)
+    if dataset is not None:
+        with h5py.File(copy, "r+") as f:
+            node = f[dataset]
+            node[1] = value.encode() if node.dtype.kind == "S" else value
+    return copy
+
+
+@pytest.mark.parametrize("case", H5_CASES, ids=lambda c: f"{c.key}-{c.problem}")
+def test_a_bad_name_in_an_hdf5_file(realdata, tmp_path, case):
+    path = _write_h5_case(realdata, tmp_path, case)
+    fmt = H5_REAL[case.key][1]
+    if case.problem.endswith("_padded"):
+        with pytest.warns(GseioWarning, match="stripped of leading or trailing whitespace") as record:
+            adata = gseio.read(path, format=fmt)
+        assert any(str(path) in str(w.message) for w in record)
+        names = list(adata.var_names if case.problem.startswith("gene") else adata.obs["cell"])
+        assert "PADDED" in names
+        assert " PADDED " not in names
+        return
+    with pytest.raises(FormatError) as info:
+        gseio.read(path, format=fmt)
+    assert info.value.path == str(path)
+    assert re.search(case.where, str(info.value)), str(info.value)
 
 
 @pytest.mark.parametrize("edit", [_header_wider, _header_narrower], ids=["wider", "narrower"])
@@ -454,3 +673,19 @@ def test_a_repeated_barcode_in_a_10x_h5_file(realdata, tmp_path):
 # and offers obs_names_make_unique), and concatenated AnnData files written without index_unique= hold them; the
 # matrix rows are positional, so nothing is misread: gseio suffixes the names with a GseioWarning and keeps the
 # originals in obs["cell"], as for cells of different files.
+
+
+def test_a_repeated_entry_in_a_10x_h5_file(realdata, tmp_path):
+    """A barcode that lists one feature twice (its second index made a copy of its first) is refused."""
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "filtered_feature_bc_matrix.h5"
+    shutil.copyfile(realdata / "10x_v3/scanpy/3.0.0/filtered_feature_bc_matrix.h5", path)
+    with h5py.File(path, "r+") as f:
+        indptr, indices = f["matrix/indptr"][:], f["matrix/indices"]
+        barcode = next(k for k in range(indptr.size - 1) if indptr[k + 1] - indptr[k] >= 2)
+        feature = int(indices[indptr[barcode]])
+        indices[indptr[barcode] + 1] = feature
+    expected = rf"group /matrix: barcode {barcode + 1} lists feature {feature + 1} twice"
+    with pytest.raises(FormatError, match=expected) as info:
+        gseio.read(path, format="tenx_h5")
+    assert info.value.path == str(path)

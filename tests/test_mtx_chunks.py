@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -247,3 +248,117 @@ def test_fast_path_declines_what_it_cannot_check():
     assert real is not None
     assert real[2][0] == 2.5
     assert np.isnan(real[2][1])
+
+
+# --- a coordinate given twice (a damaged file, or two matrices joined into one) is refused, not summed
+
+
+def _triplet_folder(folder: Path, text: str, name: str = "matrix.mtx") -> Path:
+    """A 10x folder around a 40 x 25 (genes x cells) Matrix Market text."""
+    folder.mkdir()
+    _write(folder / name, text)
+    (folder / "barcodes.tsv").write_text("".join(f"c{i}\n" for i in range(25)))
+    (folder / "features.tsv").write_text("".join(f"g{i}\tG{i}\tGene Expression\n" for i in range(40)))
+    return folder
+
+
+@pytest.mark.parametrize("order", ["columns", "rows", "shuffled"])
+@pytest.mark.parametrize("layout", ["{r} {c} {v}", "{r}\t{c}\t{v}"], ids=["arrow", "general"])
+@pytest.mark.parametrize("name", ["matrix.mtx", "matrix.mtx.gz"])
+def test_a_repeated_entry_is_refused_with_both_lines(tmp_path, monkeypatch, order, layout, name):
+    from gseio.readers import _mtx_arrow
+
+    calls: list[bool] = []
+    parse = _mtx_arrow.parse
+    monkeypatch.setattr(_mtx_arrow, "parse", lambda *a, **k: calls.append(ok := parse(*a, **k)) or ok)
+    matrix = _matrix(order, seed=5)
+    entries = list(zip(matrix.row, matrix.col, matrix.data.astype(int), strict=True))
+    first, second = 7, 150  # far apart: many chunks of 64 bytes between them
+    entries.insert(second, (entries[first][0], entries[first][1], 9))
+    body = "".join(layout.format(r=r + 1, c=c + 1, v=v) + "\n" for r, c, v in entries)
+    folder = _triplet_folder(tmp_path / "t", f"{BANNER}% two comment\n% lines\n40 25 {len(entries)}\n{body}", name)
+    row, col = entries[first][0] + 1, entries[first][1] + 1
+    expected = (rf"entry {second + 1} \(line {second + 5}\) repeats entry {first + 1} \(line {first + 5}\): "
+                rf"row {row}, column {col} is given twice")  # fmt: skip
+    with pytest.raises(FormatError, match=expected) as info:
+        read_10x_mtx(folder)
+    assert info.value.path == str(folder / name)
+    assert "never write a coordinate twice" in str(info.value)
+    assert calls
+    assert all((c is not None) == (layout == "{r} {c} {v}") for c in calls)  # the path the chunks took
+
+
+def test_without_lines_when_blank_lines_come_first(tmp_path):
+    matrix = _matrix("columns", seed=2)
+    lines = [f"{r + 1} {c + 1} {int(v)}\n" for r, c, v in zip(matrix.row, matrix.col, matrix.data, strict=True)]
+    lines.insert(60, lines[3])
+    body = "".join(lines[:20]) + "\n\n" + "".join(lines[20:])  # the entries after line 24 are one line further
+    folder = _triplet_folder(tmp_path / "t", f"{BANNER}40 25 {len(lines)}\n{body}")
+    with pytest.raises(FormatError, match=r"entry 61 repeats entry 4: row \d+, column \d+ is given twice"):
+        read_10x_mtx(folder)
+
+
+def test_entries_out_of_order_without_repeats_are_read(tmp_path):
+    """Rows not sorted by feature make the check sort them: no repeat is found where there is none."""
+    matrix = _matrix("shuffled", seed=11)
+    folder = _triplet_folder(tmp_path / "t", _mtx_text(matrix))
+    adata = read_10x_mtx(folder)
+    assert (matrix.T.tocsr() != adata.X).nnz == 0
+
+
+@pytest.mark.parametrize("chunk", [64, 2 << 20], ids=["tiny_chunks", "default_chunks"])
+@pytest.mark.parametrize("separator", [" ", "\t"], ids=["arrow", "general"])
+@pytest.mark.parametrize("packed", [True, False], ids=["gz", "plain"])
+def test_a_real_10x_matrix_with_one_entry_repeated(realdata, tmp_path, monkeypatch, packed, separator, chunk):
+    """Cell Ranger 3's matrix (23,866 entries) with entry 3,000 made a copy of entry 11."""
+    monkeypatch.setattr(_mtx, "_CHUNK_BYTES", chunk)
+    folder = tmp_path / "sample"
+    shutil.copytree(realdata / "10x_v3/scanpy/3.0.0/filtered_feature_bc_matrix", folder)
+    lines = gzip.decompress((folder / "matrix.mtx.gz").read_bytes()).decode().split("\n")
+    body = next(i for i, line in enumerate(lines) if i and not line.startswith("%")) + 1  # after the size line
+    first, second = body + 10, body + 2999  # 0-based list positions of two entries
+    lines[second] = lines[first]
+    lines[body:] = [line.replace(" ", separator) for line in lines[body:]]
+    text = "\n".join(lines).encode()
+    path = folder / ("matrix.mtx.gz" if packed else "matrix.mtx")
+    (folder / "matrix.mtx.gz").unlink()
+    path.write_bytes(gzip.compress(text) if packed else text)
+    row, col = (int(x) for x in lines[first].split(separator)[:2])
+    expected = (rf"entry 3000 \(line {second + 1}\) repeats entry 11 \(line {first + 1}\): "
+                rf"row {row}, column {col} is given twice")  # fmt: skip
+    with pytest.raises(FormatError, match=expected) as info:
+        gseio.read(folder, format="tenx_mtx")
+    assert info.value.path == str(path)
+
+
+def _brute_force_repeat(indptr: np.ndarray, indices: np.ndarray) -> tuple[int, int] | None:
+    for row in range(indptr.size - 1):
+        seen: set[int] = set()
+        repeated = sorted({int(j) for j in indices[indptr[row] : indptr[row + 1]] if j in seen or seen.add(j)})
+        if repeated:
+            return row, repeated[0]
+    return None
+
+
+def test_first_repeat_finds_what_a_brute_force_finds(monkeypatch):
+    from gseio.readers import _repeats
+
+    monkeypatch.setattr(_repeats, "BLOCK_ENTRIES", 7)  # rows are looked at a few entries at a time
+    rng = np.random.default_rng(3)
+    found = 0
+    for _ in range(400):
+        n_rows, n_cols = int(rng.integers(1, 12)), int(rng.integers(1, 9))
+        per_row = rng.integers(0, 5, size=n_rows)
+        indptr = np.concatenate([[0], np.cumsum(per_row)]).astype(np.int64)
+        indices = rng.integers(0, n_cols, size=int(indptr[-1])).astype(np.int32)
+        if rng.random() < 0.5:  # sorted rows without repeats, as the tools write them (sometimes)
+            for r in range(n_rows):
+                row = np.unique(indices[indptr[r] : indptr[r + 1]])
+                indices[indptr[r] : indptr[r] + row.size] = row
+                indices[indptr[r] + row.size : indptr[r + 1]] = row[-1] if row.size else 0
+        expected = _brute_force_repeat(indptr, indices)
+        found += expected is not None
+        before = indices.copy()
+        assert _repeats.first_repeat(indptr, indices, n_cols) == expected
+        np.testing.assert_array_equal(indices, before)  # nothing is changed
+    assert 50 < found < 350  # both outcomes were tried

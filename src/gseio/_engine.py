@@ -151,20 +151,28 @@ def _assemble(
     gene_ids: GeneIds,
     gene_table: Any,
 ) -> AnnData:
+    from .readers import _names
+
     assembler = Assembler(sink, gene_ids=gene_ids, gene_table=gene_table)
     recorder = Recorder(input_path, warnings=warned)
 
     from_cache: list[str] = []
+    named: set[str] = set()  # gene lists whose names were checked
 
     def read_one(item: Unit | _Failure) -> _Outcome:
         if isinstance(item, _Failure):
             return _Outcome(None, item.error, _checksums({"data": item.source}))
         checksums = _checksums(item.sources)
         if unit_cache is not None and (cached := unit_cache.get(item, options, checksums)) is not None:
+            try:
+                _names.check_pieces(cached, item, named)
+            except InputError as e:
+                return _Outcome(None, e, checksums)
             from_cache.append(item.name)  # list.append is atomic: safe from the reader threads
             return _Outcome(cached, None, checksums, UnitStats.of(cached))
         try:
             pieces = _registry.get_format(item.format).read_unit(item, options)
+            _names.check_pieces(pieces, item, named)  # the backstop: names the platform reads back
         except InputError as e:
             return _Outcome(None, e, checksums)
         for piece in pieces:  # integers below 2**24 are exact in float32: half the memory

@@ -28,6 +28,7 @@ class BlockInfo:
     keep: np.ndarray | None  # rows that are genes (None: all rows)
     special_rows: np.ndarray  # rows holding htseq-count counters
     special_names: tuple[str, ...]
+    note: str | None = None  # what cleaning the names did (names stripped of whitespace), for the notes
 
 
 class GeneBlockCache:

@@ -80,12 +80,15 @@ class Triplets:
 
     ``index[axis]`` holds each entry's 0-based index on that axis, or is ``None`` when the
     entries came in order along it: ``counts[axis]`` then holds how many lie at each index.
+    ``first_line`` is the file's line of entry 1 when entry k is on line ``first_line + k - 1``
+    (no blank line before an entry), else ``None``.
     """
 
     shape: tuple[int, int]
     index: list[np.ndarray | None]
     counts: list[np.ndarray | None]
     data: np.ndarray
+    first_line: int | None = None
 
     def entries(self, axis: int) -> np.ndarray:
         """Each entry's index on ``axis``."""
@@ -129,6 +132,7 @@ def read_matrix_market(source: Source) -> Triplets:
             except (MemoryError, OSError) as e:  # its arrays are sized from the size line, which may be damaged
                 raise _mtx_lines.too_large(header.nrows, header.ncols, header.nnz, source) from e
             line = header_text.count(b"\n") + (not header_text.endswith(b"\n"))
+            body.first_line = line + 1
             while more := stream.read(_CHUNK_BYTES):
                 cut = more.rfind(b"\n") + 1
                 if cut == 0:  # a line longer than a chunk
@@ -189,21 +193,24 @@ class _Body:
         self.index = [None if c is not None else _memory.empty(self.nnz, self.dtype) for c in self.counts]
         self.last = [0, 0]
         self.data = _memory.empty(self.nnz, np.float32)
+        self.first_line: int | None = None  # the file's line of the first entry, while entries are one a line
 
     def add(self, parts: tuple[bytes | memoryview, ...], line: int) -> int:
         """Parse the lines of ``parts`` (text after file line ``line``); returns how many lines they hold."""
-        text = b"".join(parts)
+        text, before = b"".join(parts), self.done
         fast = _mtx_arrow.parse(text, field=self.field, shape=self.shape)
         if fast is not None and self.done + fast[0].size <= self.nnz:
             rows, cols, values = fast  # one entry per line: the fast path declines blank lines
             where = self._place(rows.size)
             np.subtract(rows, 1, out=where[0])
             np.subtract(cols, 1, out=where[1])
+            self._lines_follow(line, before, gap=False)
             self._commit(where, np.ones(rows.size) if values is None else values)
             return rows.size
         _mtx_lines.check_body(text, self.field, line + 1, self.source)  # the general parser reads leniently
         n_lines = text.count(b"\n")
         if self.done + n_lines <= self.nnz and self._parse((text,), n_lines, lambda n: line + n - 2):
+            self._lines_follow(line, before, gap=False)
             return n_lines
         # blank lines, which the parser skips: drop them to know the count of entries
         lines = b"".join(parts).split(b"\n")
@@ -215,9 +222,19 @@ class _Body:
                 path=self.source,
             )
         if kept:  # (the parser must not be given an empty body: it crashes)
+            self._lines_follow(line, before, gap=kept[-1] != len(kept) - 1)
             text = b"\n".join([*(lines[i] for i in kept), b""])
             self._parse((text,), len(kept), lambda n: line + kept[n - 3] + 1)
         return n_lines
+
+    def _lines_follow(self, line: int, before: int, *, gap: bool) -> None:
+        """Forget the entries' lines once a blank line comes before an entry.
+
+        In the chunk after file line ``line`` (``gap``), or before it: the body's lines so far are
+        not the ``before`` entries so far.
+        """
+        if self.first_line is not None and (gap or line + 1 - self.first_line != before):
+            self.first_line = None
 
     def _parse(self, parts: tuple[bytes | memoryview, ...], count: int, line_of: Callable[[int], int]) -> bool:
         """Parse ``count`` entries into place; ``False`` when the text holds fewer (blank lines)."""
@@ -284,7 +301,7 @@ class _Body:
                 "the file is probably cut short",
                 path=self.source,
             )
-        return Triplets(self.shape, self.index, self.counts, self.data)
+        return Triplets(self.shape, self.index, self.counts, self.data, self.first_line)
 
 
 def _exact_in_float32(values: np.ndarray) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,11 +20,12 @@ import pandas as pd
 
 from .. import _open
 from .._options import DuplicateGenes
-from .._piece import GeneBlock, Piece
+from .._piece import GeneBlock, Piece, check_unique_cells
 from .._source import Source
 from .._unit import Unit
 from ..errors import CorruptFileError, FormatError, InvalidValueError
 from ..geo import sample_of
+from . import _names
 from ._decode import decode_name, decode_names, report
 
 #: What every sniffer may need to reject early: binary content.
@@ -250,13 +251,26 @@ def gene_block(
     *,
     policy: DuplicateGenes,
     annotations: dict[str, np.ndarray] | None = None,
-    first_line: int = 1,
+    first_line: int | None = 1,
+    where: Callable[[int], str] | None = None,
+    notes: dict[str, str] | None = None,
 ) -> tuple[GeneBlock, np.ndarray | None]:
-    """The :class:`GeneBlock` of ``names`` and the rows kept (``None``: all) under the duplicate policy."""
+    """The :class:`GeneBlock` of ``names`` and the rows kept (``None``: all) under the duplicate policy.
+
+    Names are checked and stripped first (:func:`gseio.readers._names.clean`); ``where(k)`` says
+    where name ``k`` sits (default: line ``first_line + k``, or entry ``k + 1`` when ``first_line``
+    is ``None``: a binary file). What stripping did goes to ``notes["gene_names"]``.
+    """
+    if where is None:
+        where = (lambda k: f"entry {k + 1}") if first_line is None else (lambda k: f"line {first_line + k}")
     names = np.asarray(names, dtype=object)
     empty = np.flatnonzero(pd.Series(names, dtype=object).fillna("").str.strip().to_numpy() == "")
     if empty.size:
-        raise FormatError(f"line {first_line + int(empty[0])} has an empty gene name", path=source)
+        raise FormatError(f"{where(int(empty[0]))} has an empty gene name", path=source)
+    cleaned = _names.clean(names, what="gene name", path=source, where=where)
+    if notes is not None:
+        cleaned.into(notes, "gene_names")
+    names = cleaned.names
     duplicated = pd.Index(names).duplicated()
     n_dup = int(duplicated.sum())
     if n_dup and policy == "error":
@@ -283,8 +297,21 @@ def make_piece(
     obs: dict[str, np.ndarray] | None = None,
     values: str = "counts",
     notes: dict[str, str] | None = None,
+    where: Callable[[int], str] | None = None,
 ) -> Piece:
-    """One :class:`Piece` from a dense genes x samples float64 matrix (zeros not stored)."""
+    """One :class:`Piece` from a dense genes x samples float64 matrix (zeros not stored).
+
+    The cell ids are checked and stripped (:func:`gseio.readers._names.clean`); ``where(k)`` says
+    where id ``k`` comes from (default: the file or folder name, which names one-sample outputs).
+    """
+    notes = dict(notes or {})
+    cleaned = _names.clean(
+        cells, what="cell id", path=source, where=where or (lambda k: "the file or folder name")
+    )
+    cleaned.into(notes, "cell_names")
+    if cleaned.note is not None:  # ids that differed by their blanks only are one id now
+        check_unique_cells(list(cleaned.names), source, where or (lambda k: f"cell {k + 1}"))
+    cells = list(cleaned.names)
     cells_by_genes = np.ascontiguousarray(
         np.asarray(matrix, dtype=np.float64).reshape(len(block.names), len(cells)).T
     )
@@ -300,7 +327,7 @@ def make_piece(
         data=cells_by_genes[mask],
         obs={k: np.asarray(v) for k, v in (obs or {}).items()},
         values=values,
-        notes=dict(notes or {}),
+        notes=notes,
     )
 
 

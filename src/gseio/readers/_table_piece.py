@@ -10,6 +10,7 @@ import numpy as np
 
 from .._piece import GeneBlock, Piece, check_unique_cells
 from ..errors import FormatError
+from . import _names
 from ._table import HTSEQ_SPECIAL_PREFIX, Table
 
 __all__ = ["build_piece", "gene_rows"]
@@ -62,17 +63,21 @@ def build_piece(
         gene_names, cells = table.labels, [str(c) for c in table.columns]
     else:
         gene_names, cells = np.array(table.columns, dtype=object), [str(c) for c in table.labels]
-    unnamed = [i for i, c in enumerate(cells) if not c.strip()]
-    if unnamed and genes_by_cells:
-        raise FormatError(f"value column {unnamed[0] + 2} has no name in the header (no cell id)", path=path)
-    if genes_by_cells:
-        numbers = table.column_numbers or [k + 2 for k in range(len(cells))]
-        check_unique_cells(cells, path, lambda k: f"header column {numbers[k]}")
-    else:
-        line = table.line or (lambda k: k + 2)
-        check_unique_cells(cells, path, lambda k: f"line {line(k)}")
-    if not genes_by_cells and any(not str(g).strip() for g in gene_names):
-        raise FormatError("a value column has no name in the header (no gene name)", path=path)
+    numbers = table.column_numbers or [k + 2 for k in range(len(table.columns))]
+    unnamed = next((k for k, c in enumerate(table.columns) if not str(c).strip()), None)
+    if unnamed is not None:
+        what = "cell id" if genes_by_cells else "gene name"
+        raise FormatError(f"header column {numbers[unnamed]} has no name (no {what})", path=path)
+    line = table.line or (lambda k: k + 2)
+    by_column, by_line = (lambda k: f"header column {numbers[k]}"), (lambda k: f"line {line(k)}")
+    # names are checked (and stripped) before repeats are looked for: "GENE3 " is "GENE3"
+    cleaned = _names.clean(cells, what="cell id", path=path, where=by_column if genes_by_cells else by_line)
+    cleaned.into(notes, "cell_names")
+    cells = list(cleaned.names)
+    cleaned = _names.clean(gene_names, what="gene name", path=path, where=by_line if genes_by_cells else by_column)
+    cleaned.into(notes, "gene_names")
+    gene_names = cleaned.names
+    check_unique_cells(cells, path, by_column if genes_by_cells else by_line)
     keep, special, n_dup = gene_rows(gene_names, policy, path)
     special_names = ["htseq_" + str(gene_names[s])[len(HTSEQ_SPECIAL_PREFIX) :] for s in special]
     annotations: dict[str, np.ndarray] = {}

@@ -15,7 +15,7 @@ from .. import _open, _warn
 from .._piece import GeneBlock, Piece, check_unique_cells
 from ..errors import FormatError
 from ..geo import gsm_accession
-from . import _mtx
+from . import _mtx, _names, _repeats
 from ._decode import decode_names, report
 from ._mtx import Csr
 
@@ -63,24 +63,28 @@ def _decode(values: list[bytes], source: Source, what: str) -> np.ndarray:
     return names
 
 
-def read_barcodes(source: Source) -> list[str]:
+def read_barcodes(source: Source) -> tuple[list[str], str | None]:
     """Cell barcodes: the first column of each line, each line one cell, no barcode twice.
+
+    Returns the barcodes and a note when some were stripped of whitespace (see :mod:`._names`).
 
     Raises
     ------
     FormatError
-        The file holds no barcodes, an empty line (a cell without a barcode), or a barcode
-        twice (which cell would its matrix column belong to?).
+        The file holds no barcodes, an empty line (a cell without a barcode), a barcode the
+        platform cannot read back, or a barcode twice (which cell would its matrix column belong to?).
     """
     lines = _split_lines(_open.read_bytes(source))
     if not lines:
         raise FormatError("the barcodes file holds no barcodes", path=source)
-    barcodes = _decode([line.split(b"\t", 1)[0].strip() for line in lines], source, "barcodes").tolist()
-    empty = next((i for i, barcode in enumerate(barcodes) if not barcode), None)
+    barcodes = _decode([line.split(b"\t", 1)[0] for line in lines], source, "barcodes").tolist()
+    empty = next((i for i, barcode in enumerate(barcodes) if not barcode.strip()), None)
     if empty is not None:
         raise FormatError(f"line {empty + 1} holds no barcode (every line is one cell)", path=source)
+    cleaned = _names.clean(barcodes, what="barcode", path=source, where=lambda k: f"line {k + 1}")
+    barcodes = list(cleaned.names)
     check_unique_cells(barcodes, source, lambda k: f"line {k + 1}")
-    return barcodes
+    return barcodes, cleaned.note
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,7 @@ class Features:
     symbols: np.ndarray | None = None
     types: np.ndarray | None = None
     genomes: np.ndarray | None = None
+    where: str = "line"  # a feature's place in the file, for messages: "line 5", "entry 5 of /matrix/..."
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -112,7 +117,10 @@ def parse_features(data: bytes, source: Source) -> Features:
     if empty is not None:
         raise FormatError(f"line {empty + 1} has an empty feature id", path=source)
     what = ("feature ids", "feature names", "feature types")
-    columns = [_decode([r[c].strip() for r in rows], source, what[c]) for c in range(min(width, 3))]
+    # ids keep their blanks: they are checked (and stripped, with a word) with the other names
+    columns = [
+        _decode([r[c] if c == 0 else r[c].strip() for r in rows], source, what[c]) for c in range(min(width, 3))
+    ]
     return Features(
         ids=columns[0],
         symbols=columns[1] if width >= 2 else None,
@@ -148,6 +156,10 @@ def select_features(features: Features, options: ReadOptions, source: Source) ->
         notes.append(message)
         _warn.warn(f"{source}: {message}")
         ids = features.symbols[rows]
+    cleaned = _names.clean(ids, what="feature id", path=source, where=lambda k: _where(features, rows[k]))
+    ids = cleaned.names
+    if cleaned.note is not None:
+        notes.append(cleaned.note)
     duplicated = pd.Index(ids).duplicated()
     n_dup = int(duplicated.sum())
     if n_dup:
@@ -172,6 +184,10 @@ def select_features(features: Features, options: ReadOptions, source: Source) ->
     block = GeneBlock.from_names(ids, n_duplicates=n_dup, annotations=annotations)
     keep = None if rows.size == len(features) else rows
     return Selection(block, keep, len(features), "; ".join(notes) or None)
+
+
+def _where(features: Features, row: int) -> str:
+    return f"{features.where} {row + 1}" if features.where == "line" else f"entry {row + 1} of {features.where}"
 
 
 def cached_selection(
@@ -219,7 +235,7 @@ def read_triplet(
     ``default`` is the layout assumed when the dimensions cannot tell (a square matrix):
     ``"genes_by_cells"`` for Cell Ranger, ``"cells_by_genes"`` for bustools.
     """
-    barcodes = read_barcodes(barcodes_source)
+    barcodes, stripped = read_barcodes(barcodes_source)
     selection = cached_selection(_open.read_bytes(features_source), options, features_source, parse=parse)
     triplets = _mtx.read_matrix_market(matrix)
     csr, layout = to_cells(
@@ -233,7 +249,8 @@ def read_triplet(
         features=features_source,
     )
     del triplets
-    return [make_piece(matrix, barcodes, csr, selection, {"orientation": layout})]
+    notes = {"orientation": layout} | ({} if stripped is None else {"cell_names": stripped})
+    return [make_piece(matrix, barcodes, csr, selection, notes)]
 
 
 def make_piece(
@@ -302,7 +319,25 @@ def to_cells(
         csr = Csr(indptr, features_index.astype(np.int32, copy=False), triplets.data)
     else:
         csr = _mtx.coo_to_csr(triplets.entries(cells), features_index, triplets.data, n_barcodes)
+    if (repeat := _repeats.first_repeat(csr.indptr, csr.indices, n_features)) is not None:
+        raise FormatError(_repeated(triplets, cells, *repeat), path=source)
     return csr, f"{layout.replace('_by_', ' x ')}: {why}"
+
+
+def _repeated(triplets: _mtx.Triplets, cells: int, cell: int, feature: int) -> str:
+    """Describe the two entries of ``(cell, feature)``: the first coordinate the matrix gives twice."""
+    coordinate = [feature, cell] if cells == 1 else [cell, feature]
+    hits = np.flatnonzero((triplets.entries(0) == coordinate[0]) & (triplets.entries(1) == coordinate[1]))
+    first, second = (int(k) for k in hits[:2])
+    line = triplets.first_line
+
+    def entry(k: int) -> str:
+        return f"entry {k + 1}" + ("" if line is None else f" (line {line + k})")
+
+    return (
+        f"{entry(second)} repeats {entry(first)}: row {coordinate[0] + 1}, column {coordinate[1] + 1} is given "
+        f"twice. {_repeats.ADVICE}{_repeats.SUM_MTX}"
+    )
 
 
 def _mismatch(

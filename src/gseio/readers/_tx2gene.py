@@ -184,7 +184,7 @@ def transcript_piece(
     options: ReadOptions,
     *,
     tool: str,
-    first_line: int = 1,
+    first_line: int | None = 1,
     notes: dict[str, str] | None = None,
 ) -> Piece:
     """A one-cell piece of transcript counts: summarised to genes with ``options.tx2gene``, else per transcript."""
@@ -193,7 +193,10 @@ def transcript_piece(
         mapping = load_tx2gene(options.tx2gene)
         genes, values, more = summarise_to_genes(ids, counts, mapping, source, tx2gene=options.tx2gene)
         notes.update(more)
-        block, keep = _quant.gene_block(genes, source, policy=options.duplicate_genes)
+        block, keep = _quant.gene_block(
+            genes, source, policy=options.duplicate_genes, notes=notes,
+            where=lambda k: f"gene {k + 1} after summarising with tx2gene {options.tx2gene}",
+        )  # fmt: skip
         return _quant.make_piece(source, [cell], block, values, notes=notes)
     names, annotations = ids, dict(lengths)
     if pd.Series(ids, dtype=object).str.contains("|", regex=False).any():
@@ -207,6 +210,7 @@ def transcript_piece(
         "transcript-to-gene table or a GTF) to sum them per gene"
     )
     block, keep = _quant.gene_block(
-        names, source, policy=options.duplicate_genes, annotations=annotations, first_line=first_line
-    )
+        names, source, policy=options.duplicate_genes, annotations=annotations, first_line=first_line,
+        notes=notes,
+    )  # fmt: skip
     return _quant.make_piece(source, [cell], block, counts if keep is None else counts[keep], notes=notes)

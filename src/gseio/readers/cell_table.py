@@ -34,7 +34,7 @@ from .._source import Source
 from .._unit import ReadOptions, Unit
 from ..errors import FormatError, InvalidValueError
 from ..geo import cell_id_from_name
-from . import _table_piece
+from . import _names, _table_piece
 from ._decode import decode_name, decode_names, report
 from ._gene_blocks import BlockInfo, GeneBlockCache
 from ._header import is_header
@@ -192,11 +192,13 @@ def _block_info(column: pa.Array, policy: DuplicateGenes, path: Source, line: Ca
             f"({names[broken[0]][:40]!r}); the file has an unbalanced quote",
             path=path,
         )
+    cleaned = _names.clean(names, what="gene name", path=path, where=lambda i: f"line {line(i)}")
+    names = cleaned.names
     gene_rows, special, n_dup = _table_piece.gene_rows(names, policy, path)
     keep = None if len(gene_rows) == len(names) else gene_rows
     block = GeneBlock.from_names(names if keep is None else names[keep], n_duplicates=n_dup)
     special_names = tuple("htseq_" + n[len(HTSEQ_SPECIAL_PREFIX) :] for n in names[special])
-    return BlockInfo(block, keep, special, special_names)
+    return BlockInfo(block, keep, special, special_names, cleaned.note)
 
 
 def _ragged_row(layout: _Layout) -> str | None:
@@ -279,11 +281,18 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     gene_values = values if info.keep is None else values[info.keep]
     nonzero = np.flatnonzero(gene_values)
     header = layout.header
-    cell = header[1] if header is not None and header[1].lower() not in GENERIC_VALUE_HEADERS else None
+    notes = {} if info.note is None else {"gene_names": info.note}
+    if header is not None and header[1].lower() not in GENERIC_VALUE_HEADERS and header[1]:
+        where = f"line {layout.first_line - 1} (the header), column 2"
+        cell = _names.clean([header[1]], what="cell id", path=source, where=lambda _: where)
+    else:
+        cell = _names.clean([cell_id_from_name(source.name)], what="cell id", path=source,
+                            where=lambda _: "the file name")  # fmt: skip
+    cell.into(notes, "cell_names")
     return [
         Piece(
             source=str(source),
-            cells=[cell or cell_id_from_name(source.name)],
+            cells=[str(cell.names[0])],
             genes=info.block,
             indptr=np.array([0, nonzero.size], dtype=np.int64),
             indices=nonzero.astype(np.int32),
@@ -292,6 +301,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
                 name: values[row : row + 1]
                 for name, row in zip(info.special_names, info.special_rows, strict=True)
             },
+            notes=notes,
         )
     ]
 

@@ -126,12 +126,19 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     lengths = frame[5].to_numpy(dtype=np.float64)
     _quant.check_counts(lengths[:, None], genes, source, first_line=table.first_line, what="Length")
     annotations = {**_collapse(frame), "length": lengths}
-    block, keep = _quant.gene_block(
-        genes, source, policy=options.duplicate_genes, annotations=annotations, first_line=table.first_line
-    )
     notes: dict[str, str] = {}
-    cells = _cell_names(header[6:], notes, source, table.first_line - 1)
-    return [_quant.make_piece(source, cells, block, matrix if keep is None else matrix[keep], notes=notes)]
+    block, keep = _quant.gene_block(
+        genes, source, policy=options.duplicate_genes, annotations=annotations, first_line=table.first_line,
+        notes=notes,
+    )  # fmt: skip
+    header_line = table.first_line - 1
+    cells = _cell_names(header[6:], notes, source, header_line)
+
+    def where(k: int) -> str:
+        return f"line {header_line}, column {len(ANNOTATION_COLUMNS) + k + 1}"
+
+    matrix = matrix if keep is None else matrix[keep]
+    return [_quant.make_piece(source, cells, block, matrix, notes=notes, where=where)]
 
 
 def _read_summary(unit: Unit, options: ReadOptions) -> list[Piece]:

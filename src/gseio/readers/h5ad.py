@@ -170,7 +170,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     values = "normalized" if normalised else "counts"
     piece = piece_from_csr(
         csr, cells=[str(c) for c in cells], genes=genes, annotations=var_columns, policy=options.duplicate_genes,
-        path=source, values=values, notes=notes,
+        path=source, values=values, notes=notes, cells_from="the /obs index", genes_from=f"the /{var_key} index",
     )  # fmt: skip
     return [piece]
 

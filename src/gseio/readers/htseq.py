@@ -175,12 +175,18 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
         policy=options.duplicate_genes,
         annotations=annotations,
         first_line=table.first_line,
+        notes=notes,
     )
     gene_matrix = matrix[is_gene] if keep is None else matrix[is_gene][keep]
+    where = None  # the cells are named after the file
     if has_header and table.header is not None:
         cells = [table.header[c] or f"count_{i}" for i, c in enumerate(count_cols, start=1)]
         header_line = table.first_line - 1
-        check_unique_cells(cells, source, lambda k: f"line {header_line}, column {count_cols[k] + 1}")
+
+        def where(k: int) -> str:
+            return f"line {header_line}, column {count_cols[k] + 1}"
+
+        check_unique_cells(cells, source, where)
     elif n_counts == 1:
         cells = [cell_id_from_name(source.name)]
     else:
@@ -195,7 +201,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
         f"{len(attr_cols)} attribute column(s) ({', '.join(attr_names.values()) or 'none kept'}), "
         f"{n_counts} count column(s)"
     )
-    return [_quant.make_piece(source, cells, block, gene_matrix, obs=obs, notes=notes)]
+    return [_quant.make_piece(source, cells, block, gene_matrix, obs=obs, notes=notes, where=where)]
 
 
 def read_htseq(path: str | os.PathLike[str], *, duplicate_genes: DuplicateGenes = "sum") -> AnnData:

@@ -169,7 +169,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
         lengths,
         options,
         tool="kallisto",
-        first_line=first_line,
+        first_line=line,
         notes=notes,
     )
     return [piece]

@@ -21,7 +21,7 @@ from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
 from ..errors import CorruptFileError, FormatError, InvalidValueError
-from . import _hdf5
+from . import _hdf5, _names
 from ._hdf5 import H5PY_ERRORS
 from ._table import HTSEQ_SPECIAL_PREFIX
 from ._table_piece import gene_rows
@@ -80,7 +80,9 @@ def sniff(head: bytes, source: Source) -> float:
     return 1.0 if ok else 0.0
 
 
-def _names(group: Any, preferred: tuple[str, ...], n: int, what: str, path: Source) -> tuple[str, np.ndarray]:
+def _name_attribute(
+    group: Any, preferred: tuple[str, ...], n: int, what: str, path: Source
+) -> tuple[str, np.ndarray]:
     candidates = [k for k in preferred if k in group] + sorted(k for k in group if is_string(group[k]))
     for key in candidates:
         if group[key].shape == (n,) and is_string(group[key]):
@@ -127,10 +129,23 @@ def piece_from_csr(
     path: object,
     values: str = "counts",
     notes: dict[str, str] | None = None,
+    cells_from: str = "the cell ids",
+    genes_from: str = "the gene names",
 ) -> Piece:
-    """A piece from a cells x genes CSR matrix (HDF5 formats): counters to ``obs``, duplicate policy."""
+    """A piece from a cells x genes CSR matrix (HDF5 formats): counters to ``obs``, duplicate policy.
+
+    Names are checked and stripped (:mod:`._names`); ``cells_from`` and ``genes_from`` name the
+    datasets they come from, for the messages.
+    """
     from scipy import sparse
 
+    notes = dict(notes or {})
+    cleaned = _names.clean(cells, what="cell id", path=path, where=lambda k: f"entry {k + 1} of {cells_from}")
+    cleaned.into(notes, "cell_names")
+    cells = list(cleaned.names)
+    cleaned = _names.clean(genes, what="gene name", path=path, where=lambda k: f"entry {k + 1} of {genes_from}")
+    cleaned.into(notes, "gene_names")
+    genes = cleaned.names
     csr = sparse.csr_matrix(matrix)
     keep, special, n_dup = gene_rows(genes, policy, path)
     obs = {
@@ -153,7 +168,7 @@ def piece_from_csr(
         data=csr.data.astype(np.float64),
         obs=obs,
         values=values,
-        notes=dict(notes or {}),
+        notes=notes,
     )
 
 
@@ -169,10 +184,10 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
             raise FormatError("not a loom file: /matrix, /row_attrs and /col_attrs are required", path=source)
         matrix = f["matrix"]
         n_genes, n_cells = matrix.shape
-        gene_key, genes = _names(
+        gene_key, genes = _name_attribute(
             f["row_attrs"], ("Gene", "Accession", "gene", "gene_id", "id"), n_genes, "genes", source
         )
-        cell_key, cells = _names(
+        cell_key, cells = _name_attribute(
             f["col_attrs"], ("CellID", "cell_id", "obs_names", "_index"), n_cells, "cells", source
         )
         annotations = {}
@@ -185,7 +200,8 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
              f"col_attrs/{cell_key})"}  # fmt: skip
     return [
         piece_from_csr(csr, cells=[str(c) for c in cells], genes=genes, annotations=annotations,
-                       policy=options.duplicate_genes, path=source, notes=notes)
+                       policy=options.duplicate_genes, path=source, notes=notes,
+                       cells_from=f"/col_attrs/{cell_key}", genes_from=f"/row_attrs/{gene_key}")
     ]  # fmt: skip
 
 

@@ -117,8 +117,9 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     elif "isoforms" in unit.sources:
         notes["rsem_level"] = f"genes.results read; {unit.sources['isoforms'].rel} not read (same sample)"
     block, keep = _quant.gene_block(
-        ids, source, policy=options.duplicate_genes, annotations=annotations, first_line=table.first_line
-    )
+        ids, source, policy=options.duplicate_genes, annotations=annotations, first_line=table.first_line,
+        notes=notes,
+    )  # fmt: skip
     values = counts if keep is None else counts[keep]
     return [_quant.make_piece(source, [cell_name(source)], block, values, notes=notes)]
 

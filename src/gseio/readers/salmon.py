@@ -85,8 +85,9 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     if _role(source) == "genes":
         notes["salmon_level"] = "quant.genes.sf: gene level (salmon --geneMap)"
         block, keep = _quant.gene_block(
-            ids, source, policy=options.duplicate_genes, annotations=lengths, first_line=table.first_line
-        )
+            ids, source, policy=options.duplicate_genes, annotations=lengths, first_line=table.first_line,
+            notes=notes,
+        )  # fmt: skip
         piece = _quant.make_piece(
             source, [cell_name(source)], block, counts if keep is None else counts[keep], notes=notes
         )

@@ -110,15 +110,17 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     else:
         why = f"strandedness={strandedness!r} given (column totals {', '.join(f'{t:g}' for t in totals)})"
     col = COLUMN[strandedness] - 1
+    notes = {"star_strandedness": f"{strandedness} (column {COLUMN[strandedness] + 1}); {why}"}
+    gene_lines = table.first_line + np.flatnonzero(is_gene)  # STAR's counters come first
     block, keep = _quant.gene_block(
-        names[is_gene], source, policy=options.duplicate_genes, first_line=table.first_line
-    )
+        names[is_gene], source, policy=options.duplicate_genes, where=lambda k: f"line {gene_lines[k]}",
+        notes=notes,
+    )  # fmt: skip
     values = genes[:, col] if keep is None else genes[keep, col]
     obs = {
         f"star_{name}": matrix[row, col : col + 1]
         for name, row in zip(names[counter], np.flatnonzero(counter), strict=True)
     }
-    notes = {"star_strandedness": f"{strandedness} (column {COLUMN[strandedness] + 1}); {why}"}
     return [_quant.make_piece(source, [cell_name(source)], block, values, obs=obs, notes=notes)]
 
 

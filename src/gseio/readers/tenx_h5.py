@@ -27,7 +27,7 @@ from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
 from ..errors import FormatError
-from . import _hdf5, _mtx, _tenx
+from . import _hdf5, _mtx, _names, _repeats, _tenx
 
 if TYPE_CHECKING:
     import h5py
@@ -90,6 +90,11 @@ def _arrays(group: h5py.Group, n_features: int, source: Source) -> tuple[list[st
         raise FormatError(f"{where}: indptr decreases (a damaged file?)", path=source)
     if indices.size and (indices.min() < 0 or indices.max() >= n_features):
         raise FormatError(f"{where}: a feature index lies outside its {n_features} features", path=source)
+    if (repeat := _repeats.first_repeat(indptr, indices, n_features)) is not None:
+        barcode, feature = repeat
+        raise FormatError(
+            f"{where}: barcode {barcode + 1} lists feature {feature + 1} twice. {_repeats.ADVICE}", path=source
+        )
     _mtx.check_values(data, source, lambda k: f"{where}, entry {k + 1}")
     check_unique_cells(barcodes, source, lambda k: f"{where}, barcode {k + 1}")
     return barcodes, _mtx.Csr(indptr, indices, data)
@@ -103,7 +108,9 @@ def _v3(f: h5py.File, source: Source) -> tuple[list[str], _mtx.Csr, _tenx.Featur
     def optional(name: str) -> np.ndarray | None:
         return _strings(features[name]) if name in features else None
 
-    table = _tenx.Features(ids, optional("name"), optional("feature_type"), optional("genome"))
+    table = _tenx.Features(
+        ids, optional("name"), optional("feature_type"), optional("genome"), where=features["id"].name
+    )
     barcodes, csr = _arrays(group, len(ids), source)
     return barcodes, csr, table
 
@@ -119,7 +126,9 @@ def _v2(f: h5py.File, genome: str | None, source: Source) -> tuple[list[str], _m
         group = f[name]
         ids = _strings(group["genes"])
         symbols = _strings(group["gene_names"]) if "gene_names" in group else None
-        table = _tenx.Features(ids, symbols, None, np.full(len(ids), name, dtype=object))
+        table = _tenx.Features(
+            ids, symbols, None, np.full(len(ids), name, dtype=object), where=group["genes"].name
+        )
         parts.append((*_arrays(group, len(ids), source), table))
     barcodes = parts[0][0]
     if any(p[0] != barcodes for p in parts[1:]):
@@ -153,7 +162,8 @@ def _concat(tables: list[_tenx.Features]) -> _tenx.Features:
         values = [getattr(t, name) for t in tables]
         return None if any(v is None for v in values) else np.concatenate(values)
 
-    return _tenx.Features(column("ids"), column("symbols"), column("types"), column("genomes"))
+    where = " + ".join(t.where for t in tables)  # the genomes' genes, one after the other
+    return _tenx.Features(column("ids"), column("symbols"), column("types"), column("genomes"), where=where)
 
 
 def _matrix(f: h5py.File, genome: str | None, source: Source) -> tuple[list[str], _mtx.Csr, _tenx.Features, str]:
@@ -180,8 +190,13 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     source = unit.main
     with _hdf5.reading(source), _open.open_hdf5(source) as f:  # compressed too, checked to be self-contained
         barcodes, csr, table, layout = _matrix(f, options.genome, source)
+    notes = {"layout": layout}
+    cells = _names.clean(barcodes, what="barcode", path=source, where=lambda k: f"barcode {k + 1}")
+    if cells.note is not None:  # barcodes that differed by their blanks only are one barcode now
+        check_unique_cells(list(cells.names), source, lambda k: f"barcode {k + 1}")
+    cells.into(notes, "cell_names")
     selection = _tenx.select_features(table, options, source)
-    return [_tenx.make_piece(source, barcodes, csr, selection, {"layout": layout})]
+    return [_tenx.make_piece(source, list(cells.names), csr, selection, notes)]
 
 
 def read_10x_h5(

@@ -25,6 +25,7 @@ from .._registry import FormatSpec, register_format
 from .._source import Source
 from .._unit import ReadOptions, Unit
 from ..errors import FormatError, InvalidValueError
+from . import _names
 from ._lines import find_unparsable
 from ._table import Layout, decode_column, find_layout, ragged_row
 from .wide_table import read_table_piece
@@ -88,8 +89,9 @@ def _long_piece(layout: Layout, gene_first: bool, source: Source, options: ReadO
     empty = np.flatnonzero((genes == "") | (cells == ""))
     if empty.size:
         raise FormatError(f"line {layout.line(int(empty[0]))} has an empty gene or cell", path=source)
-    gene_codes, genes = pd.factorize(genes)
-    cell_codes, cells = pd.factorize(cells)
+    notes = {"layout": f"UMI-tools long format ({'gene, cell' if gene_first else 'cell, gene'}, count)"}
+    gene_codes, genes = _clean_codes(*pd.factorize(genes), "gene name", "gene_names", layout, source, notes)
+    cell_codes, cells = _clean_codes(*pd.factorize(cells), "cell id", "cell_names", layout, source, notes)
     pairs = pd.Index(cell_codes.astype(np.int64) * len(genes) + gene_codes)
     n_dup = int(pairs.duplicated().sum())
     if n_dup and options.duplicate_genes == "error":
@@ -110,8 +112,28 @@ def _long_piece(layout: Layout, gene_first: bool, source: Source, options: ReadO
         indptr=matrix.indptr.astype(np.int64),
         indices=matrix.indices.astype(np.int32),
         data=matrix.data.astype(np.float64),
-        notes={"layout": f"UMI-tools long format ({'gene, cell' if gene_first else 'cell, gene'}, count)"},
+        notes=notes,
     )
+
+
+def _clean_codes(
+    codes: np.ndarray, names: object, what: str, key: str, layout: Layout, source: Source, notes: dict[str, str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check the distinct names of a long table's column (each at the line it first appears on).
+
+    Names equal once stripped of whitespace get one code, so their pairs count as repeated.
+    """
+    import pandas as pd
+
+    def where(k: int) -> str:
+        return f"line {layout.line(int(np.argmax(codes == k)))}"
+
+    cleaned = _names.clean(np.asarray(names, dtype=object), what=what, path=source, where=where)
+    if cleaned.note is None:
+        return codes, cleaned.names
+    cleaned.into(notes, key)
+    merged, names = pd.factorize(cleaned.names)
+    return merged[codes], np.asarray(names, dtype=object)
 
 
 def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:

@@ -40,6 +40,7 @@ from .._source import Source
 from .._unit import Orientation, ReadOptions, Unit
 from ..errors import FormatError
 from ..geo import cell_id_from_name
+from . import _names
 from ._header import is_header
 from ._labels import CELL_HEADERS, GENE_HEADERS, decide_orientation
 from ._table import (
@@ -176,7 +177,10 @@ def read_table_piece(
             notes["values"] = f"normalized: {marker!r} in the file name, header or comments"
     if len(table.columns) == 1 and genes_by_cells and table.columns[0].strip().lower() in GENERIC_VALUE_HEADERS:
         # one value column named "Counts": the file, not the header, names the cell
-        table.columns = [cell_id_from_name(_open.strip_compression_suffix(source.name)).removesuffix(".gct")]
+        name = cell_id_from_name(_open.strip_compression_suffix(source.name)).removesuffix(".gct")
+        cell = _names.clean([name], what="cell id", path=source, where=lambda _: "the file name")
+        cell.into(notes, "cell_names")
+        table.columns = list(cell.names)
     return build_piece(
         table,
         genes_by_cells=genes_by_cells,
