@@ -23,7 +23,7 @@ from ._limits import bomb_error, max_expanded_size
 from ._source import Source
 from .errors import EmptyFileError, GseioError
 
-__all__ = ["BLOCK_BYTES", "line_blocks"]
+__all__ = ["BLOCK_BYTES", "line_blocks", "split_lines"]
 
 #: Default size of a block of lines.
 BLOCK_BYTES = 16 << 20
@@ -149,3 +149,13 @@ def _check_padding(data: bytes, fh: IO[bytes], compressed: int) -> None:
         if data.strip(b"\x00"):
             raise zlib.error(f"{compressed - position:,} bytes after the end of the gzip data are not gzip")
         data = fh.read(_RAW_BYTES)
+
+
+def split_lines(data: bytes, size: int) -> Iterator[bytes]:
+    """``data`` (whole lines) in pieces of whole lines of about ``size`` bytes (``data`` itself when smaller)."""
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", min(len(data), start + size) - 1)
+        end = len(data) if end < 0 else end + 1
+        yield data if start == 0 and end == len(data) else data[start:end]
+        start = end

@@ -21,12 +21,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._blocks import split_lines
 from .._piece import Piece
 from .._source import Source
 from .._unit import ReadOptions
 from ..errors import FormatError, InvalidValueError
 from ..geo import cell_id_from_name
+from ._gene_blocks import GeneBlockCache
 from ._lines import RowLines
+from ._table import HTSEQ_SPECIAL_PREFIX
 from ._table_piece import duplicate_error
 
 if TYPE_CHECKING:
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["read_blocks"]
 
 _WHITESPACE = re.compile(rb"[ \t]+")
+#: Bytes of a large per-cell table parsed at once.
+PARSE_BLOCK_BYTES = 2 << 20
 
 
 @dataclasses.dataclass(slots=True)
@@ -92,10 +97,35 @@ def _second_rows(codes: np.ndarray, rows: np.ndarray, second: np.ndarray, n: int
 
 
 def _block_genes(genes: pa.Array, values: np.ndarray, first_row: int, *, seconds: bool) -> _Genes:
-    """One block's distinct genes."""
-    rows = first_row + np.arange(values.size)
-    ones = np.ones(values.size, dtype=np.int64)
-    return _group(genes, rows, ones, values, values, values, np.full(values.size, -1) if seconds else None)
+    """One block's distinct genes (``seconds``: also each one's second row)."""
+    import pyarrow.compute as pc
+
+    encoded = genes.dictionary_encode()
+    names = encoded.dictionary
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    n = len(names)
+    at = _distinct(codes)
+    first = values[at]
+    last = first.copy()
+    special = np.flatnonzero(pc.starts_with(names, HTSEQ_SPECIAL_PREFIX).to_numpy(zero_copy_only=False))
+    for k in special.tolist():  # htseq-count's counters (a few): the last line of each wins
+        last[k] = values[np.flatnonzero(codes == k)[-1]]
+    second_row = None
+    if seconds:
+        again = np.ones(codes.size, dtype=bool)
+        again[at] = False
+        repeats, where = np.unique(codes[again], return_index=True)
+        second_row = np.full(n, -1, dtype=np.int64)
+        second_row[repeats] = first_row + np.flatnonzero(again)[where]
+    return _Genes(
+        names=names,
+        first_row=first_row + at,
+        second_row=second_row,
+        count=np.bincount(codes, minlength=n),
+        total=np.bincount(codes, weights=values, minlength=n),
+        first=first,
+        last=last,
+    )
 
 
 def _merge(parts: list[_Genes]) -> _Genes:
@@ -125,18 +155,24 @@ def read_blocks(first: bytes, more: Iterable[bytes], source: Source, options: Re
     line = first.count(b"\n") + 1  # the file's line number of the next block's first line
     bodies = _bodies((layout.body, layout.first_line), more, line, blanks=blanks, strip_comments=_strip_comments)
     for body, first_line in bodies:
-        rows = lines.n_rows
-        if not lines.add(body, first_line):  # only empty lines
-            continue
-        genes, values = _parse(_Layout(body, layout.delimiter, None, first_line), source)
-        parts.append(_block_genes(genes, values, rows, seconds=options.duplicate_genes == "error"))
+        for part in split_lines(body, PARSE_BLOCK_BYTES):
+            rows = lines.n_rows
+            if lines.add(part, first_line):  # else only empty lines
+                genes, values = _parse(_Layout(part, layout.delimiter, None, first_line), source)
+                parts.append(_block_genes(genes, values, rows, seconds=options.duplicate_genes == "error"))
+            first_line += part.count(b"\n")
     if not parts:
         raise FormatError("the file has a header but no data rows", path=source)
     genes = _merge(parts)
     del parts
     policy = options.duplicate_genes
     # names are decoded once each (distinct names: the policy only sees names that decode alike)
-    info = _block_info(genes.names, policy, source, lambda k: lines(int(genes.first_row[k])))
+    cache: GeneBlockCache | None = options.cache  # the files of a series share their genes
+    info = cache.get(genes.names, policy) if cache is not None else None
+    if info is None:
+        info = _block_info(genes.names, policy, source, lambda k: lines(int(genes.first_row[k])))
+        if cache is not None:
+            cache.put(genes.names, policy, info)
     rows = np.arange(len(genes.names)) if info.keep is None else info.keep
     repeated = genes.count[rows] > 1
     n_dup = int((genes.count[rows] - 1).sum()) + info.block.n_duplicates

@@ -89,18 +89,22 @@ class RowLines:
 
     def add(self, body: bytes, first_line: int) -> int:
         """Record the next block (whole lines starting at the file's line ``first_line``); its row count."""
-        arr = np.frombuffer(body, dtype=np.uint8)
-        ends = np.flatnonzero(arr == 10)
-        if arr.size and arr[-1] != 10:
-            ends = np.append(ends, arr.size)
-        starts = np.concatenate(([0], ends[:-1] + 1))
-        length = ends - starts
-        empty = np.flatnonzero((length == 0) | ((length == 1) & (arr[np.minimum(starts, arr.size - 1)] == 13)))
-        rows = ends.size - empty.size
+        if b"\n\n" in body or b"\n\r\n" in body or body.startswith((b"\n", b"\r\n")) or body.endswith(b"\n\r"):
+            arr = np.frombuffer(body, dtype=np.uint8)
+            ends = np.flatnonzero(arr == 10)
+            if arr.size and arr[-1] != 10:
+                ends = np.append(ends, arr.size)
+            starts = np.concatenate(([0], ends[:-1] + 1))
+            length = ends - starts
+            empty = np.flatnonzero((length == 0) | ((length == 1) & (arr[np.minimum(starts, arr.size - 1)] == 13)))
+            n_lines = ends.size
+        else:  # no empty line (the usual case): counting the lines is enough
+            empty = np.zeros(0, dtype=np.int64)
+            n_lines = body.count(b"\n") + (not body.endswith(b"\n") and body not in (b"", b"\r"))
         self._first_rows.append(self.n_rows)
         self._blocks.append((first_line, empty - np.arange(empty.size)))
-        self.n_rows += rows
-        return rows
+        self.n_rows += n_lines - empty.size
+        return n_lines - empty.size
 
     def __call__(self, row: int) -> int:
         """The file line of row ``row`` (0-based, counted over every block)."""

@@ -15,36 +15,27 @@ read, so the working set is a block, whatever the table's size.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import _memory
+from .._blocks import split_lines
 from .._piece import check_counts, exact_in_float32
 from ..errors import FormatError, InvalidValueError
 from ._lines import RowLines, find_unparsable
 from ._table import decode_column
 
-__all__ = ["PARSE_BLOCK_BYTES", "BodyParser", "ParsedBody", "sub_blocks"]
+__all__ = ["PARSE_BLOCK_BYTES", "BodyParser", "ParsedBody"]
 
 #: Bytes of table text parsed at once (a longer line is parsed alone).
-PARSE_BLOCK_BYTES = 4 << 20
+PARSE_BLOCK_BYTES = 2 << 20
 
 _NL, _CR, _QUOTE = 10, 13, 34
-
-
-def sub_blocks(data: bytes, size: int | None = None) -> Iterator[bytes]:
-    """``data`` (whole lines) in pieces of whole lines of about ``size`` bytes (:data:`PARSE_BLOCK_BYTES`)."""
-    size = PARSE_BLOCK_BYTES if size is None else size
-    start = 0
-    while start < len(data):
-        end = data.find(b"\n", min(len(data), start + size) - 1)
-        end = len(data) if end < 0 else end + 1
-        yield data if start == 0 and end == len(data) else data[start:end]
-        start = end
 
 
 @dataclass(slots=True)
@@ -89,15 +80,21 @@ class BodyParser:
     _indices: _memory.Arena = field(default_factory=lambda: _memory.Arena(np.int32))
     _data: _memory.Arena = field(default_factory=lambda: _memory.Arena(np.float32))
     line: RowLines = field(default_factory=RowLines)  # the file's line number of each data row
+    _text_runs: list[tuple[int, int]] = field(default_factory=list, init=False)
+    _value_runs: list[tuple[int, int]] = field(default_factory=list, init=False)
 
     @property
     def width(self) -> int:
         return len(self.header)
 
+    def __post_init__(self) -> None:
+        self._text_runs = _runs(self.text_columns)
+        self._value_runs = _runs(self.value_columns)
+
     def parse(self, blocks: Iterable[bytes], first_line: int) -> ParsedBody:
         """Parse every block (whole lines; the first starts at the file's line ``first_line``)."""
         for block in blocks:
-            for part in sub_blocks(block):
+            for part in split_lines(block, PARSE_BLOCK_BYTES):
                 self._block(part, first_line)
                 first_line += part.count(b"\n")
         return self._finish()
@@ -118,13 +115,29 @@ class BodyParser:
             return
         rows = np.flatnonzero(~blank)
         separators = self._separators(arr, text, starts, ends, rows, first_line)
+        self.line.add(text, first_line)  # before any message: they name lines
         if separators is None:  # quotes the fast split cannot follow: split line by line
             text_stream, value_stream = self._split_slowly(text, first_line + rows)
+            self._convert(self._texts(text_stream), None, lambda: value_stream, rows.size)
+            return
+        starts, ends = starts[rows], ends[rows]
+        bounds = np.concatenate([starts[:, None] - 1, separators, ends[:, None]], axis=1)
+        del separators  # field k of each row: bounds[:, k] + 1 up to its separator bounds[:, k + 1]
+        cr = arr[ends - 1] == _CR  # CRLF: the last field ends before the carriage return
+        if b'"' in text:  # quoted labels: Arrow's CSV reader unquotes them as before
+            texts = self._texts(_gather(arr, bounds, self._text_runs, joint=ord(self.delimiter)))
         else:
-            text_stream, value_stream = self._streams(arr, separators, starts[rows], ends[rows])
-        del arr, separators
-        self.line.add(text, first_line)  # before any message: they name lines
-        self._convert(text_stream, value_stream, len(rows))
+            texts = [_text_field(arr, bounds, cr, j) for j in self.text_columns]
+        values = _value_fields(arr, bounds, cr, self._value_runs, ord(self.delimiter))
+        self._convert(texts, values, lambda: _gather(arr, bounds, self._value_runs, joint=_NL), rows.size)
+
+    def _texts(self, stream: object) -> list[object]:
+        """The text columns of a block, from their CSV stream (quotes and all)."""
+        import pyarrow as pa
+
+        names = [f"c{j}" for j in self.text_columns]
+        table = _read(stream, names, {name: pa.binary() for name in names}, self.delimiter)
+        return [column.combine_chunks() for column in table.columns]
 
     def _separators(
         self, arr: np.ndarray, text: bytes, starts: np.ndarray, ends: np.ndarray, rows: np.ndarray, first_line: int
@@ -157,18 +170,6 @@ class BodyParser:
             )
         return delimiters.reshape(rows.size, self.width - 1)
 
-    def _streams(
-        self, arr: np.ndarray, separators: np.ndarray, starts: np.ndarray, ends: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The text fields as a few-column table and the value fields one per line, from split rows."""
-        bounds = np.concatenate(
-            [starts[:, None] - 1, separators, ends[:, None]], axis=1
-        )  # field k: bounds[k]+1..bounds[k+1]
-        return (
-            _gather(arr, bounds, _runs(self.text_columns), joint=ord(self.delimiter)),
-            _gather(arr, bounds, _runs(self.value_columns), joint=_NL),
-        )
-
     def _split_slowly(self, text: bytes, lines: np.ndarray) -> tuple[bytes, bytes]:
         """Split every line with Python's CSV reader (quotes inside fields) and re-quote the narrow streams."""
         text_out, value_out = io.StringIO(), io.StringIO()
@@ -189,29 +190,26 @@ class BodyParser:
             value_out.getvalue().encode("utf-8", "surrogateescape"),
         )
 
-    def _convert(self, text_stream: object, value_stream: object, n: int) -> None:
-        """Convert one block's streams with Arrow, check every value, keep its non-zeros."""
+    def _convert(self, texts: list[object], values: object, stream: Callable[[], object], n: int) -> None:
+        """Convert a block's values (a binary array, else their CSV ``stream``), check them, keep the non-zeros.
+
+        The binary array is cast to float64 by Arrow (the parser of its CSV reader, without its
+        null markers and blank trimming); a block where the cast fails or gives a NaN is read
+        again from its CSV stream, which says which value is missing or not a number, as before.
+        """
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        names = [f"c{j}" for j in self.text_columns]
-        texts = _read(text_stream, names, {name: pa.binary() for name in names}, self.delimiter)
-        labels = texts.column(0).combine_chunks()
+        labels = texts[0]
         nv = len(self.value_columns)
-        try:
-            column = _read(value_stream, ["v"], {"v": pa.float64()}, self.delimiter).column(0).combine_chunks()
-        except pa.ArrowInvalid as e:
-            if "conversion error" not in str(e):
-                raise FormatError(str(e), path=self.path) from e
-            raw = _read(value_stream, ["v"], {"v": pa.binary()}, self.delimiter).column(0).to_pylist()
-            found = find_unparsable(str(e), {0: raw})
-            if found is None:  # pragma: no cover - Arrow refused a value the number pattern accepts
-                raise FormatError(str(e), path=self.path) from e
-            i, j = divmod(found[1], nv)
-            value = raw[found[1]].decode("utf-8", "replace")
-            raise InvalidValueError(
-                f"{self._where_is(labels, i, j)}: {value!r} is not a number", path=self.path
-            ) from e
+        column = None
+        if values is not None:
+            with contextlib.suppress(pa.ArrowInvalid):
+                column = pc.cast(values, pa.float64())
+                if pc.any(pc.is_nan(column)).as_py():
+                    column = None
+        if column is None:
+            column = self._parse_stream(stream(), labels, nv)
         if len(labels) != n or len(column) != n * nv:  # pragma: no cover - the split and Arrow disagree
             raise FormatError(
                 f"lines {self.line(self.n_rows)}-{self.line(self.n_rows + n - 1)} could not be split",
@@ -234,8 +232,27 @@ class BodyParser:
         self._data.append(kept)
         self._labels.append(labels)
         for k, j in enumerate(self.text_columns[1:], start=1):
-            self._annotations.setdefault(j, []).append(texts.column(k).combine_chunks())
+            self._annotations.setdefault(j, []).append(texts[k])
         self.n_rows += n
+
+    def _parse_stream(self, stream: object, labels: object, nv: int) -> object:
+        """The values of a block from their CSV stream (one per line): Arrow's CSV conversion, with its errors."""
+        import pyarrow as pa
+
+        try:
+            return _read(stream, ["v"], {"v": pa.float64()}, self.delimiter).column(0).combine_chunks()
+        except pa.ArrowInvalid as e:
+            if "conversion error" not in str(e):
+                raise FormatError(str(e), path=self.path) from e
+            raw = _read(stream, ["v"], {"v": pa.binary()}, self.delimiter).column(0).to_pylist()
+            found = find_unparsable(str(e), {0: raw})
+            if found is None:  # pragma: no cover - Arrow refused a value the number pattern accepts
+                raise FormatError(str(e), path=self.path) from e
+            i, j = divmod(found[1], nv)
+            value = raw[found[1]].decode("utf-8", "replace")
+            raise InvalidValueError(
+                f"{self._where_is(labels, i, j)}: {value!r} is not a number", path=self.path
+            ) from e
 
     def _check(self, values: np.ndarray, column: object, labels: object, n: int, nv: int) -> None:
         """Raise at the first bad value, column by column (missing first, then negative, NaN or infinite)."""
@@ -321,6 +338,54 @@ def _gather(arr: np.ndarray, bounds: np.ndarray, runs: list[tuple[int, int]], *,
         out[bounds[:, last + 1]] = _NL if n == len(runs) - 1 else joint
     keep = np.cumsum(delta[:-1], dtype=np.int8).view(bool)
     return out[keep]
+
+
+def _text_field(arr: np.ndarray, bounds: np.ndarray, cr: np.ndarray, j: int) -> object:
+    """Field ``j`` of every row as an Arrow binary array (its bytes gathered one by one: labels are short)."""
+    import pyarrow as pa
+
+    starts = bounds[:, j] + 1
+    lengths = bounds[:, j + 1] - starts
+    if j == bounds.shape[1] - 2:
+        lengths -= cr
+    offsets = np.zeros(lengths.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = arr[np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])]
+    return pa.Array.from_buffers(
+        pa.binary(), lengths.size, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
+    )
+
+
+def _value_fields(
+    arr: np.ndarray, bounds: np.ndarray, cr: np.ndarray, runs: list[tuple[int, int]], delimiter: int
+) -> object | None:
+    """The fields of the columns in ``runs`` of every row, row by row, as one Arrow binary array.
+
+    The bytes of each run are kept but for its delimiters: ``None`` when a field holds a delimiter
+    (a quoted one), which the CSV stream then reads.
+    """
+    import pyarrow as pa
+
+    last = bounds.shape[1] - 2
+    delta = np.zeros(arr.size + 1, dtype=np.int8)
+    lengths = []
+    for first, final in runs:
+        delta[bounds[:, first] + 1] += 1
+        delta[bounds[:, final + 1] - (cr if final == last else 0)] -= 1
+        part = np.diff(bounds[:, first : final + 2], axis=1) - 1
+        if final == last:
+            part[:, -1] -= cr
+        lengths.append(part)
+    keep = np.cumsum(delta[:-1], dtype=np.int8).view(bool)
+    keep &= arr != delimiter
+    data = arr[keep]
+    del keep, delta
+    sizes = lengths[0] if len(lengths) == 1 else np.concatenate(lengths, axis=1)
+    offsets = np.zeros(sizes.size + 1, dtype=np.int32)
+    np.cumsum(sizes.ravel(), out=offsets[1:])
+    if offsets[-1] != data.size:
+        return None
+    return pa.Array.from_buffers(pa.binary(), sizes.size, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 def _read(stream: object, names: list[str], types: dict, delimiter: str) -> object:

@@ -173,7 +173,7 @@ def read_table_piece(
 
 
 #: Blocks of decompressed lines read at once from a wide table.
-TABLE_BLOCK_BYTES = 16 << 20
+TABLE_BLOCK_BYTES = 8 << 20
 #: The body rows the column roles are decided from: this many, or fewer when they pass SAMPLE_BYTES.
 SAMPLE_ROWS = 200
 #: The most body text the column roles are decided from (at least one row).
