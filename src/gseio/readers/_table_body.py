@@ -1,16 +1,17 @@
 """The body of a wide table, block by block, straight into sparse rows.
 
-A wide table's rows are split on their separators with numpy (one pass over a block of
-lines, quote-aware), and Arrow's CSV reader does the conversions on two narrow streams
-made from each block: the label and annotation fields (a table of a few binary columns)
-and the value fields, one per line (one float64 column). Arrow's own reader on the wide
-table would build one column per table column and block: 200,000 columns cost it seconds
-and gigabytes per block. The conversion is Arrow's either way, so values, missing-value
-markers and whitespace are read as before, bit for bit.
+Each block of lines is split on its separators with numpy (one pass, quote-aware). The value
+fields of all its rows become one Arrow binary array, cast to float64 by Arrow's number parser
+(the one its CSV reader uses), and the labels and annotations binary arrays. Arrow's CSV reader
+on the wide rows would build one column per table column and block: 200,000 columns cost it
+seconds and gigabytes per block, whatever the rows. A block whose values do not all cast (a
+missing value, a word, blanks or quotes around a number) is converted again by the CSV reader,
+one value per line, which reads missing-value markers, blanks and quotes as before and says
+which value is bad; so values and messages are the ones the whole-table reader gave, bit for bit.
 
 Each block's non-zero values are appended to growing arrays (CSR rows over the value
-columns); labels and annotations stay as Arrow binary arrays until the whole table is
-read, so the working set is a block, whatever the table's size.
+columns); labels and annotations stay Arrow binary arrays until the whole table is read, so
+the working set is a block, whatever the table's size.
 """
 
 from __future__ import annotations

@@ -184,17 +184,18 @@ def _head_layout(
     blocks: Iterator[bytes], source: Source, *, skip_lines: int, comment: tuple[bytes, ...]
 ) -> Layout:
     """The layout of the table's first blocks: read until the header and the sample rows are in."""
-    head = b""
+    head, layout = b"", None
     for block in blocks:
         head = block if not head else head + block
         try:
             layout = find_layout(head, source, skip_lines=skip_lines, comment=comment)
         except FormatError:  # only blank or comment lines so far
+            layout = None
             continue
         body = layout.body
         if len(body) >= SAMPLE_BYTES or body.count(b"\n", 0, SAMPLE_BYTES) > SAMPLE_ROWS:
             return layout
-    return find_layout(head, source, skip_lines=skip_lines, comment=comment)
+    return layout or find_layout(head, source, skip_lines=skip_lines, comment=comment)
 
 
 def _sample(layout: Layout) -> Layout:
