@@ -28,6 +28,7 @@ from .. import _memory
 from .._blocks import split_lines
 from .._piece import check_counts, exact_in_float32
 from ..errors import FormatError, InvalidValueError
+from ._fields import gather, lone_cr_to_lf, runs, text_field, value_fields, well_formed
 from ._lines import RowLines, find_unparsable
 from ._table import decode_column
 
@@ -36,7 +37,8 @@ __all__ = ["PARSE_BLOCK_BYTES", "BodyParser", "ParsedBody"]
 #: Bytes of table text parsed at once (a longer line is parsed alone).
 PARSE_BLOCK_BYTES = 2 << 20
 
-_NL, _CR, _QUOTE = 10, 13, 34
+_NL, _CR = 10, 13
+_QUOTE = 34
 
 
 @dataclass(slots=True)
@@ -89,8 +91,8 @@ class BodyParser:
         return len(self.header)
 
     def __post_init__(self) -> None:
-        self._text_runs = _runs(self.text_columns)
-        self._value_runs = _runs(self.value_columns)
+        self._text_runs = runs(self.text_columns)
+        self._value_runs = runs(self.value_columns)
 
     def parse(self, blocks: Iterable[bytes], first_line: int) -> ParsedBody:
         """Parse every block (whole lines; the first starts at the file's line ``first_line``)."""
@@ -106,7 +108,7 @@ class BodyParser:
         if not text.endswith(b"\n"):
             text += b"\n"
         if b"\r" in text:
-            text = _lone_cr_to_lf(text)
+            text = lone_cr_to_lf(text)
         arr = np.frombuffer(text, dtype=np.uint8)
         ends = np.flatnonzero(arr == _NL)
         starts = np.concatenate(([0], ends[:-1] + 1))
@@ -126,11 +128,11 @@ class BodyParser:
         del separators  # field k of each row: bounds[:, k] + 1 up to its separator bounds[:, k + 1]
         cr = arr[ends - 1] == _CR  # CRLF: the last field ends before the carriage return
         if b'"' in text:  # quoted labels: Arrow's CSV reader unquotes them as before
-            texts = self._texts(_gather(arr, bounds, self._text_runs, joint=ord(self.delimiter)))
+            texts = self._texts(gather(arr, bounds, self._text_runs, joint=ord(self.delimiter)))
         else:
-            texts = [_text_field(arr, bounds, cr, j) for j in self.text_columns]
-        values = _value_fields(arr, bounds, cr, self._value_runs, ord(self.delimiter))
-        self._convert(texts, values, lambda: _gather(arr, bounds, self._value_runs, joint=_NL), rows.size)
+            texts = [text_field(arr, bounds, cr, j) for j in self.text_columns]
+        values = value_fields(arr, bounds, cr, self._value_runs, ord(self.delimiter))
+        self._convert(texts, values, lambda: gather(arr, bounds, self._value_runs, joint=_NL), rows.size)
 
     def _texts(self, stream: object) -> list[object]:
         """The text columns of a block, from their CSV stream (quotes and all)."""
@@ -147,7 +149,7 @@ class BodyParser:
         delimiters = np.flatnonzero(arr == ord(self.delimiter))
         if b'"' in text:
             quotes = np.flatnonzero(arr == _QUOTE)
-            if not _well_formed(arr, quotes, ord(self.delimiter)):
+            if not well_formed(arr, quotes, ord(self.delimiter)):
                 return None
             inside = np.flatnonzero(np.searchsorted(quotes, ends) % 2 == 1)
             if inside.size:  # a line ends inside quotes: the quote opened before it is never closed on its line
@@ -288,105 +290,6 @@ class BodyParser:
         labels = pa.concat_arrays(self._labels) if self._labels else pa.array([], pa.binary())
         annotations = {j: pa.concat_arrays(parts) for j, parts in self._annotations.items()}
         return ParsedBody(labels, annotations, indptr, self._indices.take(), self._data.take(), self.line)
-
-
-def _lone_cr_to_lf(text: bytes) -> bytes:
-    """A carriage return not followed by a line feed ends a line (as for Arrow): make it a line feed."""
-    arr = np.frombuffer(text, dtype=np.uint8)
-    cr = np.flatnonzero(arr == _CR)
-    lone = cr[arr[np.minimum(cr + 1, arr.size - 1)] != _NL]
-    if not lone.size:
-        return text
-    out = arr.copy()
-    out[lone] = _NL
-    return out.tobytes()
-
-
-def _well_formed(arr: np.ndarray, quotes: np.ndarray, delimiter: int) -> bool:
-    """Whether every quote opens a field or closes one (``""`` inside a quoted field included)."""
-    opening, closing = quotes[0::2], quotes[1::2]
-    before = arr[np.maximum(opening - 1, 0)]
-    escaped = np.isin(opening - 1, closing)
-    opens = (opening == 0) | (before == delimiter) | (before == _NL) | escaped
-    after = arr[np.minimum(closing + 1, arr.size - 1)]
-    closes = (after == delimiter) | (after == _NL) | (after == _CR) | np.isin(closing + 1, opening)
-    return bool(opens.all() and closes.all())
-
-
-def _runs(columns: list[int]) -> list[tuple[int, int]]:
-    """Sorted columns as runs of consecutive columns ``[first, last]``."""
-    runs: list[tuple[int, int]] = []
-    for j in columns:
-        if runs and runs[-1][1] == j - 1:
-            runs[-1] = (runs[-1][0], j)
-        else:
-            runs.append((j, j))
-    return runs
-
-
-def _gather(arr: np.ndarray, bounds: np.ndarray, runs: list[tuple[int, int]], *, joint: int) -> np.ndarray:
-    """Each row's fields in ``runs``, in order: fields joined by ``joint``, each row ending with a line feed.
-
-    ``bounds[:, k] + 1 .. bounds[:, k + 1]`` is field ``k`` of each row with its ending separator.
-    """
-    delta = np.zeros(arr.size + 1, dtype=np.int8)
-    out = arr.copy()
-    for n, (first, last) in enumerate(runs):
-        np.add.at(delta, bounds[:, first] + 1, 1)
-        np.add.at(delta, bounds[:, last + 1] + 1, -1)
-        if joint == _NL:
-            out[bounds[:, first + 1 : last + 1]] = _NL
-        out[bounds[:, last + 1]] = _NL if n == len(runs) - 1 else joint
-    keep = np.cumsum(delta[:-1], dtype=np.int8).view(bool)
-    return out[keep]
-
-
-def _text_field(arr: np.ndarray, bounds: np.ndarray, cr: np.ndarray, j: int) -> object:
-    """Field ``j`` of every row as an Arrow binary array (its bytes gathered one by one: labels are short)."""
-    import pyarrow as pa
-
-    starts = bounds[:, j] + 1
-    lengths = bounds[:, j + 1] - starts
-    if j == bounds.shape[1] - 2:
-        lengths -= cr
-    offsets = np.zeros(lengths.size + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    data = arr[np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])]
-    return pa.Array.from_buffers(
-        pa.binary(), lengths.size, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
-    )
-
-
-def _value_fields(
-    arr: np.ndarray, bounds: np.ndarray, cr: np.ndarray, runs: list[tuple[int, int]], delimiter: int
-) -> object | None:
-    """The fields of the columns in ``runs`` of every row, row by row, as one Arrow binary array.
-
-    The bytes of each run are kept but for its delimiters: ``None`` when a field holds a delimiter
-    (a quoted one), which the CSV stream then reads.
-    """
-    import pyarrow as pa
-
-    last = bounds.shape[1] - 2
-    delta = np.zeros(arr.size + 1, dtype=np.int8)
-    lengths = []
-    for first, final in runs:
-        delta[bounds[:, first] + 1] += 1
-        delta[bounds[:, final + 1] - (cr if final == last else 0)] -= 1
-        part = np.diff(bounds[:, first : final + 2], axis=1) - 1
-        if final == last:
-            part[:, -1] -= cr
-        lengths.append(part)
-    keep = np.cumsum(delta[:-1], dtype=np.int8).view(bool)
-    keep &= arr != delimiter
-    data = arr[keep]
-    del keep, delta
-    sizes = lengths[0] if len(lengths) == 1 else np.concatenate(lengths, axis=1)
-    offsets = np.zeros(sizes.size + 1, dtype=np.int32)
-    np.cumsum(sizes.ravel(), out=offsets[1:])
-    if offsets[-1] != data.size:
-        return None
-    return pa.Array.from_buffers(pa.binary(), sizes.size, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 def _read(stream: object, names: list[str], types: dict, delimiter: str) -> object:

@@ -15,6 +15,7 @@ column seen before (one memory comparison) so its names are decoded only once.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -258,13 +259,13 @@ CELL_BLOCK_BYTES = 16 << 20
 def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     """Parse one per-cell table into a single-cell :class:`~gseio._piece.Piece`."""
     source = unit.main
-    blocks = line_blocks(source, block_bytes=CELL_BLOCK_BYTES)
-    data = next(blocks)
-    second = next(blocks, None)
-    if second is not None:  # larger than a block: read block by block
-        from ._cell_blocks import read_blocks
+    with contextlib.closing(line_blocks(source, block_bytes=CELL_BLOCK_BYTES)) as blocks:
+        data = next(blocks)
+        second = next(blocks, None)
+        if second is not None:  # larger than a block: read block by block
+            from ._cell_blocks import read_blocks
 
-        return [read_blocks(data, itertools.chain([second], blocks), source, options)]
+            return [read_blocks(data, itertools.chain([second], blocks), source, options)]
     layout = _prepare(data, source)
     if not layout.body.strip():
         raise FormatError("the file has a header but no data rows", path=source)

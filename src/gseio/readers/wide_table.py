@@ -28,6 +28,7 @@ Headerless multi-column tables are htseq-count output and left to that reader.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -131,18 +132,19 @@ def read_table_piece(
     """
     if orientation not in get_args(Orientation):
         raise ValueError(f"orientation must be one of {', '.join(map(repr, get_args(Orientation)))}")
-    blocks = iter([data]) if data is not None else line_blocks(source, block_bytes=TABLE_BLOCK_BYTES)
-    layout = _head_layout(blocks, source, skip_lines=skip_lines, comment=comment)
-    if not has_header(layout):
-        raise FormatError(
-            "the first line is not a header (its last field is a number); a headerless multi-column table is "
-            "htseq-count output: read it with format='htseq'",
-            path=source,
-        )
-    plan = plan_columns(layout, sample_rows(_sample(layout)), source)
-    comments = layout.comments
-    table = parse_table(layout, plan, source, more=blocks)
-    del layout  # its body (the first blocks) is parsed
+    blocks = _given(data) if data is not None else line_blocks(source, block_bytes=TABLE_BLOCK_BYTES)
+    with contextlib.closing(blocks):  # an error mid-file closes the file now, not when the error is dropped
+        layout = _head_layout(blocks, source, skip_lines=skip_lines, comment=comment)
+        if not has_header(layout):
+            raise FormatError(
+                "the first line is not a header (its last field is a number); a headerless multi-column table "
+                "is htseq-count output: read it with format='htseq'",
+                path=source,
+            )
+        plan = plan_columns(layout, sample_rows(_sample(layout)), source)
+        comments = layout.comments
+        table = parse_table(layout, plan, source, more=blocks)
+        del layout  # its body (the first blocks) is parsed
     notes = dict(notes or {})
     if orientation == "auto":
         decision = decide_orientation(table.labels, table.columns, corner=table.corner)
@@ -178,6 +180,10 @@ TABLE_BLOCK_BYTES = 8 << 20
 SAMPLE_ROWS = 200
 #: The most body text the column roles are decided from (at least one row).
 SAMPLE_BYTES = 1 << 20
+
+
+def _given(data: bytes) -> Iterator[bytes]:
+    yield data
 
 
 def _head_layout(
