@@ -8,8 +8,9 @@ Memory is then a block plus the distinct genes, not a Python object per line; na
 decoded once, at the end, for the distinct genes only.
 
 The result equals the one-block reading: ``duplicate_genes="sum"`` sums a repeated gene's
-counts here (in file order) instead of in the assembler, ``"first"`` keeps its first count,
-``"error"`` names the repeated genes in the same order.
+counts here (block by block, in file order) instead of in the assembler (so fractional counts
+of a repeated gene may differ in the last bit; integer counts sum exactly either way),
+``"first"`` keeps its first count, ``"error"`` names the repeated genes in the same order.
 """
 
 from __future__ import annotations
