@@ -113,3 +113,26 @@ def test_backed_target_is_never_overwritten_nor_left_half_written(tmp_path, demo
     with pytest.raises(InvalidValueError):
         gseio.read_gse_dir(bad, backed=out / "x.h5ad", n_jobs=1)
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("genes_by_cells", [True, False])
+def test_backed_wide_table_read_in_small_blocks_equals_in_memory(tmp_path, monkeypatch, genes_by_cells):
+    from gseio.readers import _table_body, _table_piece, wide_table
+
+    monkeypatch.setattr(wide_table, "TABLE_BLOCK_BYTES", 500)  # many blocks of lines, and of transposition
+    monkeypatch.setattr(_table_body, "PARSE_BLOCK_BYTES", 200)
+    monkeypatch.setattr(_table_piece, "BLOCK_NNZ", 11)
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 4, size=(60, 30)) * (rng.random((60, 30)) < 0.4)  # genes x cells
+    genes = [f"ENSG{i:011d}" for i in range(60)]
+    cells = [f"AAACCTG{j:05d}-1" for j in range(30)]
+    table = values if genes_by_cells else values.T
+    rows, columns = (genes, cells) if genes_by_cells else (cells, genes)
+    src = tmp_path / "in"
+    src.mkdir()
+    text = "gene\t" + "\t".join(columns) + "\n"
+    text += "".join(label + "\t" + "\t".join(map(str, row)) + "\n" for label, row in zip(rows, table, strict=True))
+    (src / "GSE1_counts.txt.gz").write_bytes(gzip.compress(text.encode()))
+    memory = gseio.read_gse_dir(src)
+    _same(gseio.read_gse_dir(src, backed=tmp_path / "w.h5ad"), memory)
+    assert memory.X.toarray().tolist() == values.T.tolist()

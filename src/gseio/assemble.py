@@ -72,17 +72,45 @@ def plan_input(
     return plan
 
 
-#: Bytes of CSR per byte of input, an upper estimate: a gzipped Matrix Market entry takes about
-#: 4 bytes and becomes 8 (float32 value + int32 index); text tables store their zeros, CSR does not.
-CSR_BYTES_PER_INPUT_BYTE = 3
+#: Bytes of CSR per byte of decompressed text: an upper estimate for count data as tools write it.
+#: A stored value costs 8 bytes in memory (int32 index + float32 value; 12 with float64 values)
+#: and, in every common layout, more than 5 bytes of text with its separators and the zeros around
+#: it: ``12345 678 3\n`` in Matrix Market (so 0.6 byte per byte), ``ENSG...\t8\n`` in a per-cell
+#: file, ``1234\t`` plus zeros in a dense bulk table (~1.3), ``12.3456\t`` with float64 values (1.5).
+#: Only dense tables of one-digit counts go beyond (up to 4: ``1\t`` per value).
+CSR_BYTES_PER_TEXT_BYTE = 1.5
+#: Bytes of CSR per byte of an HDF5 file (10x h5, h5ad, loom): their datasets are often compressed.
+CSR_BYTES_PER_HDF5_BYTE = 3.0
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def estimate_matrix_bytes(
     path: str | os.PathLike[str], *, pattern: str | None = None, exclude: Iterable[str | os.PathLike[str]] = ()
 ) -> int:
-    """An upper estimate of the in-memory size of the matrix a build of ``path`` makes (no file is parsed)."""
+    """An upper estimate of the in-memory size of the matrix a build of ``path`` makes (no file is parsed).
+
+    Text inputs count by their decompressed size, known without decompressing where the format
+    records it (gzip's trailer, zip's directory, xz's index; see :func:`gseio._expanded.expanded_size`),
+    times :data:`CSR_BYTES_PER_TEXT_BYTE`; HDF5 files by their size times
+    :data:`CSR_BYTES_PER_HDF5_BYTE`. The estimate bounds the result, not the text: a dense table's
+    CSR is much smaller than its text, and reading any text table takes a bounded working set
+    (blocks of lines), whatever its size, so the text itself never needs to fit.
+    """
+    from ._expanded import expanded_size
+
     sources, _ = list_sources(Path(path), pattern=pattern, exclude=exclude)
-    return CSR_BYTES_PER_INPUT_BYTE * sum(s.stat_size() for s in sources)
+    total = 0.0
+    for source in sources:
+        try:
+            with source.open() as fh:
+                hdf5 = fh.read(len(_HDF5_MAGIC)) == _HDF5_MAGIC
+        except (OSError, InputError):  # reported when the build reads it
+            hdf5 = False
+        if hdf5:
+            total += CSR_BYTES_PER_HDF5_BYTE * source.stat_size()
+        else:
+            total += CSR_BYTES_PER_TEXT_BYTE * expanded_size(source)
+    return int(total)
 
 
 def read(

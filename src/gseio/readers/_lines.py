@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["find_unparsable", "line_of_row", "row_lines"]
+__all__ = ["RowLines", "find_unparsable", "line_of_row", "row_lines"]
 
 _CONVERSION = re.compile(
     r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to \w+: invalid value '(.*)'", re.DOTALL
@@ -74,3 +74,45 @@ def find_unparsable(message: str, columns: Mapping[int, Sequence[bytes | None]])
             if raw is not None and not _is_value(raw):
                 return column, row
     return None
+
+
+class RowLines:
+    """The file line of each parsed row of a body read block by block (empty lines are not rows).
+
+    Only the empty lines of each block are kept, not a line number per row.
+    """
+
+    def __init__(self) -> None:
+        self._first_rows: list[int] = []
+        self._blocks: list[tuple[int, np.ndarray]] = []  # (first line, rows before each empty line)
+        self.n_rows = 0
+
+    def add(self, body: bytes, first_line: int) -> int:
+        """Record the next block (whole lines starting at the file's line ``first_line``); its row count."""
+        if b"\n\n" in body or b"\n\r\n" in body or body.startswith((b"\n", b"\r\n")) or body.endswith(b"\n\r"):
+            arr = np.frombuffer(body, dtype=np.uint8)
+            ends = np.flatnonzero(arr == 10)
+            if arr.size and arr[-1] != 10:
+                ends = np.append(ends, arr.size)
+            starts = np.concatenate(([0], ends[:-1] + 1))
+            length = ends - starts
+            empty = np.flatnonzero((length == 0) | ((length == 1) & (arr[np.minimum(starts, arr.size - 1)] == 13)))
+            n_lines = ends.size
+        else:  # no empty line (the usual case): counting the lines is enough
+            empty = np.zeros(0, dtype=np.int64)
+            n_lines = body.count(b"\n") + (not body.endswith(b"\n") and body not in (b"", b"\r"))
+        self._first_rows.append(self.n_rows)
+        self._blocks.append((first_line, empty - np.arange(empty.size)))
+        self.n_rows += n_lines - empty.size
+        return n_lines - empty.size
+
+    def __call__(self, row: int) -> int:
+        """The file line of row ``row`` (0-based, counted over every block)."""
+        import bisect
+
+        k = bisect.bisect_right(self._first_rows, row) - 1
+        if k < 0 or row >= self.n_rows:
+            return row + 1
+        first_line, gaps = self._blocks[k]
+        local = row - self._first_rows[k]
+        return first_line + local + int(np.searchsorted(gaps, local, side="right"))

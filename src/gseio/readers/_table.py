@@ -10,17 +10,17 @@ parses the body: label and annotation columns as bytes, value columns as float64
 from __future__ import annotations
 
 import csv
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._piece import check_counts
-from ..errors import FormatError, InvalidValueError
+from ..errors import FormatError
 from ._decode import decode_name, decode_names, report
 from ._labels import CELL_HEADERS, GENE_HEADERS
-from ._lines import find_unparsable, line_of_row
+from ._lines import line_of_row
 
 __all__ = [
     "Layout",
@@ -90,10 +90,16 @@ class Layout:
     comments: list[str] = field(default_factory=list)
     first_line: int = 2  # the file's line number of the body's first line, for messages
     recoded: list[int] = field(default_factory=list)  # header fields that were not UTF-8 (see _decode)
+    comment: tuple[bytes, ...] = (b"#",)  # prefixes of comment lines
+    blank_separated: bool = False  # fields separated by runs of blanks (normalised to one tab)
 
     def line(self, row: int) -> int:
         """The file's line number of parsed data row ``row`` (0-based; empty lines are not rows)."""
         return line_of_row(self.body, row, self.first_line)
+
+    def normalise(self, block: bytes) -> bytes:
+        """Normalise further body lines (read after :attr:`body`) as the body was."""
+        return clean_body(block, self.comment, blank_separated=self.blank_separated, at_line_start=True)
 
 
 def split_fields(line: str, delimiter: str) -> tuple[list[str], list[bool]]:
@@ -113,6 +119,19 @@ def _normalise_blanks(data: bytes) -> bytes:
     # runs of blanks separate fields; Arrow wants one delimiter byte
     data = re.sub(rb"[ \t]+", b"\t", data)
     return re.sub(rb"(?m)^\t|\t(?=\r?$)", b"", data)
+
+
+def clean_body(
+    body: bytes, comment: tuple[bytes, ...], *, blank_separated: bool, at_line_start: bool = False
+) -> bytes:
+    """Blank the comment lines of body lines and, for blank-separated tables, normalise separators.
+
+    ``at_line_start``: ``body`` continues a body already read, so its first line is a line like any other.
+    """
+    if any(b"\n" + c in body or (at_line_start and body.startswith(c)) for c in comment):  # rare: filter only then
+        # blanked, not removed: the parser skips empty lines and messages keep the file's line numbers
+        body = b"\n".join(b"" if row.startswith(comment) else row for row in body.split(b"\n"))
+    return _normalise_blanks(body) if blank_separated else body
 
 
 def find_layout(
@@ -154,13 +173,11 @@ def find_layout(
         raise FormatError("no data lines (only blank or comment lines)", path=path)
     body = b"" if end < 0 else data[end + 1 :]
     first_line = data.count(b"\n", 0, len(data) - len(body)) + 1
-    if any(b"\n" + c in body for c in comment):  # comment lines inside the body are rare: filter only then
-        # blanked, not removed: the parser skips empty lines and messages keep the file's line numbers
-        body = b"\n".join(b"" if row.startswith(comment) else row for row in body.split(b"\n"))
     try:
         header_text, legacy = first.decode("utf-8"), False
     except UnicodeDecodeError:  # split as Latin-1 (a character per byte; delimiters are ASCII), decode each
         header_text, legacy = first.decode("latin-1"), True
+    blanks = b"\t" not in first and b"," not in first
     if b"\t" in first:
         delimiter = "\t"
     elif b"," in first:
@@ -168,7 +185,7 @@ def find_layout(
     else:
         delimiter = "\t"
         header_text = "\t".join(re.split(r"[ \t]+", header_text.strip(" \t")))  # as the body: ASCII blanks
-        body = _normalise_blanks(body)
+    body = clean_body(body, comment, blank_separated=blanks)
     header, quoted = split_fields(header_text, delimiter)
     recoded: list[int] = []
     if legacy:
@@ -177,7 +194,7 @@ def find_layout(
         recoded = [k for k, (_, was_legacy) in enumerate(decoded) if was_legacy]
     if not quiet:
         report(path, recoded, header, line=lambda k: first_line - 1, what="header fields")
-    return Layout(body, delimiter, header, quoted, comments, first_line, recoded)
+    return Layout(body, delimiter, header, quoted, comments, first_line, recoded, comment, blanks)
 
 
 def sample_rows(layout: Layout, n: int = 200, *, complete: bool = True) -> list[list[str]]:
@@ -269,12 +286,19 @@ def plan_columns(layout: Layout, rows: list[list[str]], path: object) -> ColumnP
 
 @dataclass(slots=True)
 class Table:
-    """A parsed wide table: row labels, value columns (float64) and per-row annotations."""
+    """A parsed wide table: row labels, the values as CSR rows over the value columns, per-row annotations.
+
+    Row ``i`` holds the values of its non-zero columns ``indices[indptr[i]:indptr[i + 1]]`` (positions
+    in :attr:`columns`, increasing) in ``data``: float32 when every value of the table is an integer
+    float32 holds exactly, else float64.
+    """
 
     labels: np.ndarray  # object array of str
     corner: str
     columns: list[str]
-    values: list[np.ndarray]
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
     annotations: dict[str, np.ndarray]
     column_numbers: list[int] = field(default_factory=list)  # 1-based header position of each value column
     line: Callable[[int], int] | None = None  # the file's line number of a data row, for messages
@@ -306,81 +330,45 @@ def ragged_row(layout: Layout, width: int) -> str | None:
     return None
 
 
-def parse_table(layout: Layout, plan: ColumnPlan, path: object) -> Table:
-    """Parse the body with Arrow; check every value (finite, >= 0, present).
+def parse_table(layout: Layout, plan: ColumnPlan, path: object, *, more: Iterable[bytes] = ()) -> Table:
+    """Parse the body block by block; check every value (finite, >= 0, present).
+
+    Parameters
+    ----------
+    layout, plan
+        The table's layout and column roles.
+    path
+        The source, named in errors.
+    more
+        Further body lines read after ``layout.body`` (blocks of whole lines, not yet normalised).
 
     Raises
     ------
     FormatError
-        A row has another number of fields than the header.
+        A row has another number of fields than the header, a label is empty, or a quote is never
+        closed on its line.
     InvalidValueError
         A value is missing, NaN, non-numeric, negative or infinite (line, label and column named).
     """
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
+    from ._table_body import BodyParser
 
-    width = len(plan.header)
-    names = [f"c{j}" for j in range(width)]
-    text_columns = [0, *plan.annotations]
-
-    def read(value_type: pa.DataType) -> pa.Table:
-        types = {names[j]: (pa.binary() if j in text_columns else value_type) for j in range(width)}
-        return pacsv.read_csv(
-            pa.BufferReader(layout.body),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=max(1 << 20, len(layout.body) + 1)),
-            parse_options=pacsv.ParseOptions(delimiter=layout.delimiter, quote_char='"'),
-            convert_options=pacsv.ConvertOptions(
-                column_types=types, include_columns=[n for j, n in enumerate(names) if j not in plan.dropped]
-            ),
-        )
-
-    def where(i: int, j: int) -> str:
-        return f"line {layout.line(i)} ({labels[i]!r}), column {j + 1} ({plan.header[j]!r})"
-
-    try:
-        table = read(pa.float64())
-    except pa.ArrowInvalid as e:
-        if "conversion error" not in str(e):
-            raise FormatError(ragged_row(layout, width) or str(e), path=path) from e
-        table = read(pa.binary())
-        labels = decode_column(table.column("c0"))
-        found = find_unparsable(str(e), {j: table.column(names[j]).to_pylist() for j in plan.values})
-        if found is None:  # pragma: no cover - Arrow refused a value the number pattern accepts
-            raise FormatError(str(e), path=path) from e
-        j, i = found
-        value = table.column(names[j])[i].as_py().decode("utf-8", "replace")
-        raise InvalidValueError(f"{where(i, j)}: {value!r} is not a number", path=path) from e
-    labels = decode_column(table.column("c0"), path=path, line=layout.line, what="row labels")
-    empty = np.flatnonzero(labels == "")
-    if empty.size:
-        raise FormatError(f"line {layout.line(int(empty[0]))} has an empty label in the first column", path=path)
-    broken = [i for i, label in enumerate(labels) if "\n" in label or "\r" in label]
-    if broken:  # an unbalanced quote made the parser join lines: rows would be lost silently
-        message = f"line {layout.line(broken[0])}: a quoted label spans lines; the file has an unbalanced quote"
-        raise FormatError(message, path=path)
-    values = []
-    for j in plan.values:
-        column = table.column(names[j]).combine_chunks()
-        if column.null_count:
-            i = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-            raise InvalidValueError(f"{where(i, j)}: the value is missing or NaN", path=path)
-        array = column.to_numpy()
-        check_counts(array, path, lambda i, j=j: where(i, j))
-        values.append(array)
-        del column
-    annotations = {}
-    for j, var_name in plan.annotations.items():
-        column = decode_column(table.column(names[j]), path=path, line=layout.line, what=f"{var_name} values")
-        annotations[var_name] = _annotation(column)
-    del table
+    parser = BodyParser(layout.delimiter, plan.header, [0, *plan.annotations], plan.values, path)
+    body = parser.parse(itertools.chain([layout.body], map(layout.normalise, more)), layout.first_line)
+    labels = decode_column(body.labels, path=path, line=body.line, what="row labels")
+    annotations = {
+        var: _annotation(decode_column(body.annotations[j], path=path, line=body.line, what=f"{var} values"))
+        for j, var in plan.annotations.items()
+    }
     return Table(
         labels,
         plan.header[0],
         [plan.header[j] for j in plan.values],
-        values,
+        body.indptr,
+        body.indices,
+        body.data,
         annotations,
         column_numbers=[j + 1 for j in plan.values],
-        line=layout.line,
+        line=body.line,  # type: ignore[arg-type]
     )
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _memory
 from .._piece import GeneBlock, Piece, check_unique_cells
 from ..errors import FormatError
 from . import _names
 from ._table import HTSEQ_SPECIAL_PREFIX, Table
 
-__all__ = ["build_piece", "gene_rows"]
+__all__ = ["build_piece", "duplicate_error", "gene_rows"]
 
 
 def gene_rows(names: np.ndarray, policy: str, path: object) -> tuple[np.ndarray, np.ndarray, int]:
@@ -31,15 +32,19 @@ def gene_rows(names: np.ndarray, policy: str, path: object) -> tuple[np.ndarray,
     duplicated = pd.Index(names[genes]).duplicated()
     n_dup = int(duplicated.sum())
     if n_dup and policy == "error":
-        dups = pd.unique(names[genes][duplicated])
-        raise FormatError(
-            f"{n_dup} rows repeat a gene name ({', '.join(map(str, dups[:5]))}"
-            f"{', ...' if len(dups) > 5 else ''}); pass duplicate_genes='sum' or 'first'",
-            path=path,
-        )
+        raise duplicate_error(n_dup, list(pd.unique(names[genes][duplicated])), path)
     if n_dup and policy == "first":
         genes = genes[~duplicated]
     return genes, special, n_dup
+
+
+def duplicate_error(n_dup: int, repeated: list[str], path: object) -> FormatError:
+    """The error for ``duplicate_genes="error"``: ``n_dup`` rows repeat the genes ``repeated`` (in order)."""
+    return FormatError(
+        f"{n_dup} rows repeat a gene name ({', '.join(map(str, repeated[:5]))}"
+        f"{', ...' if len(repeated) > 5 else ''}); pass duplicate_genes='sum' or 'first'",
+        path=path,
+    )
 
 
 def build_piece(
@@ -56,8 +61,6 @@ def build_piece(
     htseq-count's counters (``__no_feature``...) become ``obs`` columns ``htseq_no_feature``...;
     per-gene annotations go to the :class:`GeneBlock` (only when genes are rows).
     """
-    from scipy import sparse
-
     notes = dict(notes or {})
     if genes_by_cells:
         gene_names, cells = table.labels, [str(c) for c in table.columns]
@@ -81,51 +84,111 @@ def build_piece(
     keep, special, n_dup = gene_rows(gene_names, policy, path)
     special_names = ["htseq_" + str(gene_names[s])[len(HTSEQ_SPECIAL_PREFIX) :] for s in special]
     annotations: dict[str, np.ndarray] = {}
-    if genes_by_cells:
+    matrix = (table.indptr, table.indices, table.data)
+    if genes_by_cells:  # each value column is one cell: the table's rows are the piece's columns
         annotations = {k: v[keep] for k, v in table.annotations.items()}
-        indices, data, counts = [], [], []
-        for column in table.values:  # each value column is one cell: one CSR row
-            row = column[keep]
-            nonzero = np.flatnonzero(row)
-            indices.append(nonzero.astype(np.int32))
-            data.append(row[nonzero])
-            counts.append(nonzero.size)
-        obs = {
-            name: np.array([c[s] for c in table.values]) for name, s in zip(special_names, special, strict=True)
-        }
-        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        csr_indices = np.concatenate(indices) if indices else np.zeros(0, np.int32)
-        csr_data = np.concatenate(data) if data else np.zeros(0)
-    else:
+        obs = {name: _row(*matrix, s, len(cells)) for name, s in zip(special_names, special, strict=True)}
+        indptr, indices, data = _transpose(*matrix, keep, len(cells))
+    else:  # each value column is one gene: the table's rows are the piece's rows, its columns subset
         if table.annotations:
             notes["annotations"] = f"per-cell text columns ignored: {', '.join(table.annotations)}"
-        rows, cols, data = [], [], []
-        for local, j in enumerate(keep):  # each value column is one gene: collect its non-zero cells
-            nonzero = np.flatnonzero(table.values[j])
-            rows.append(nonzero)
-            cols.append(np.full(nonzero.size, local, dtype=np.int64))
-            data.append(table.values[j][nonzero])
-        obs = {name: table.values[s] for name, s in zip(special_names, special, strict=True)}
-        matrix = sparse.csr_matrix(
-            (np.concatenate(data or [np.zeros(0)]), (np.concatenate(rows or [np.zeros(0, np.int64)]),
-             np.concatenate(cols or [np.zeros(0, np.int64)]))),
-            shape=(len(cells), len(keep)),
-        )  # fmt: skip
-        matrix.sort_indices()
-        indptr, csr_indices, csr_data = (
-            matrix.indptr.astype(np.int64),
-            matrix.indices.astype(np.int32),
-            matrix.data,
-        )
+        obs = {name: _column(*matrix, s) for name, s in zip(special_names, special, strict=True)}
+        indptr, indices, data = _select(*matrix, keep, len(gene_names))
+    del matrix
     block = GeneBlock.from_names(gene_names[keep], n_duplicates=n_dup, annotations=annotations)
     return Piece(
         source=str(path),
         cells=cells,
         genes=block,
         indptr=indptr,
-        indices=csr_indices,
-        data=csr_data.astype(np.float64, copy=False),
+        indices=indices,
+        data=data,
         obs=obs,
         values=values,
         notes=notes,
     )
+
+
+#: Stored values handled at once when rows are re-sorted or subset (bounds the temporaries).
+BLOCK_NNZ = 1 << 20
+
+
+def _row(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, row: int, width: int) -> np.ndarray:
+    """Row ``row`` of a CSR matrix, dense (float64)."""
+    out = np.zeros(width)
+    start, stop = indptr[row], indptr[row + 1]
+    out[indices[start:stop]] = data[start:stop]
+    return out
+
+
+def _column(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, column: int) -> np.ndarray:
+    """Column ``column`` of a CSR matrix, dense (float64)."""
+    out = np.zeros(indptr.size - 1)
+    for start in range(0, indices.size, BLOCK_NNZ):
+        hits = start + np.flatnonzero(indices[start : start + BLOCK_NNZ] == column)
+        out[np.searchsorted(indptr, hits, side="right") - 1] = data[hits]
+    return out
+
+
+def _row_blocks(indptr: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
+    """``rows`` in consecutive runs holding about :data:`BLOCK_NNZ` stored values each."""
+    ends = np.cumsum(np.diff(indptr)[rows])
+    cuts = np.searchsorted(ends, np.arange(BLOCK_NNZ, int(ends[-1]) if ends.size else 0, BLOCK_NNZ), side="right")
+    return [part for part in np.split(rows, np.unique(cuts)) if part.size]
+
+
+def _transpose(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, rows: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CSR of the transpose of ``rows`` of a CSR matrix with ``width`` columns, its indices sorted.
+
+    Blocks of rows are transposed one at a time and each lands in its place in arrays of the final
+    size: the working set is a block, not a second copy of the input.
+    """
+    from scipy import sparse
+
+    matrix = sparse.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, width))
+    blocks = _row_blocks(indptr, rows)
+    counts = np.zeros(width, dtype=np.int64)
+    for block in blocks:
+        counts += np.bincount(matrix[block].indices, minlength=width)
+    out_indptr = np.zeros(width + 1, dtype=np.int64)
+    np.cumsum(counts, out=out_indptr[1:])
+    out_indices = _memory.empty(int(out_indptr[-1]), np.int32)
+    out_data = _memory.empty(int(out_indptr[-1]), data.dtype)
+    free = out_indptr[:-1].copy()  # where each output row's next value goes
+    done = 0  # output columns so far: the rows of the blocks before
+    for block in blocks:
+        part = matrix[block].tocsc()
+        counts = np.diff(part.indptr)
+        dest = np.repeat(free - part.indptr[:-1], counts) + np.arange(part.nnz)
+        out_indices[dest] = part.indices + done
+        out_data[dest] = part.data
+        free += counts
+        done += block.size
+    return out_indptr, out_indices, out_data
+
+
+def _select(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, columns: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Columns ``columns`` (increasing) of a CSR matrix with ``width`` columns, renumbered from 0."""
+    if columns.size == width:
+        return indptr, indices, data
+    new = np.full(width, -1, dtype=np.int32)
+    new[columns] = np.arange(columns.size, dtype=np.int32)
+    kept_indices, kept_data = _memory.Arena(np.int32), _memory.Arena(data.dtype)
+    out_indptr = np.full(indptr.size, -1, dtype=np.int64)
+    total = 0
+    for start in range(0, indices.size, BLOCK_NNZ):
+        renumbered = new[indices[start : start + BLOCK_NNZ]]
+        mask = renumbered >= 0
+        kept_indices.append(renumbered[mask])
+        kept_data.append(data[start : start + BLOCK_NNZ][mask])
+        running = np.cumsum(mask)  # values kept up to each position of the block
+        first, last = np.searchsorted(indptr, [start, start + mask.size])
+        offsets = indptr[first:last] - start  # rows starting inside the block
+        out_indptr[first:last] = total + np.where(offsets > 0, running[np.maximum(offsets - 1, 0)], 0)
+        total += int(running[-1])
+    out_indptr[indptr >= indices.size] = total
+    return out_indptr, kept_indices.take(), kept_data.take()

@@ -18,6 +18,8 @@ column seen before (one memory comparison) so its names are decoded only once.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import re
 from collections.abc import Callable
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import _open
+from .._blocks import line_blocks
 from .._options import DType, DuplicateGenes
 from .._piece import GeneBlock, Piece, check_counts
 from .._registry import FormatSpec, register_format
@@ -263,10 +265,20 @@ def _parse(layout: _Layout, path: Source) -> tuple[pa.Array, np.ndarray]:
     return genes, values
 
 
+#: A per-cell file up to this size (decompressed) is parsed at once; a larger one block by block.
+CELL_BLOCK_BYTES = 16 << 20
+
+
 def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     """Parse one per-cell table into a single-cell :class:`~gseio._piece.Piece`."""
     source = unit.main
-    data = _open.read_bytes(source)
+    with contextlib.closing(line_blocks(source, block_bytes=CELL_BLOCK_BYTES)) as blocks:
+        data = next(blocks)
+        second = next(blocks, None)
+        if second is not None:  # larger than a block: read block by block
+            from ._cell_blocks import read_blocks
+
+            return [read_blocks(data, itertools.chain([second], blocks), source, options)]
     layout = _prepare(data, source)
     if not layout.body.strip():
         raise FormatError("the file has a header but no data rows", path=source)

@@ -38,8 +38,10 @@ def sniff(head: bytes, source: Source) -> float:
 def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     """Parse one DGE file (genes x cells, always) into a piece."""
     source = unit.main
-    data = _open.read_bytes(source)
-    first = data[: data.find(b"\n")].decode("utf-8", "replace")
+    head = _open.read_bytes(source, limit=1 << 16) or _open.read_bytes(
+        source
+    )  # empty: EmptyFileError  # the #DGE line; the table streams
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace")
     match = _EXPRESSION_FORMAT.search(first)
     expression = match.group(1) if match else "raw"
     notes = {
@@ -48,7 +50,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     }
     values = "counts" if expression.lower() == "raw" else "normalized"
     piece = read_table_piece(
-        data, source, options, orientation="genes_by_cells", comment=(b"#", b"@"), values=values, notes=notes
+        None, source, options, orientation="genes_by_cells", comment=(b"#", b"@"), values=values, notes=notes
     )
     return [piece]
 

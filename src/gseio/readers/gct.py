@@ -30,6 +30,7 @@ __all__ = ["read_gct", "read_unit", "sniff"]
 
 _SIGNATURE = re.compile(rb"^(\xef\xbb\xbf)?#1\.2[ \t]*\r?\n[ \t]*\d+[ \t]+\d+")
 _DIMENSIONS = re.compile(rb"^\s*(\d+)\s+(\d+)\s*$")
+_HEAD_BYTES = 1 << 16
 
 
 def sniff(head: bytes, source: Source) -> float:
@@ -40,8 +41,10 @@ def sniff(head: bytes, source: Source) -> float:
 def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     """Parse one GCT 1.2 file (genes x samples) into a piece."""
     source = unit.main
-    data = _open.read_bytes(source)
-    lines = data.split(b"\n", 2)
+    head = _open.read_bytes(source, limit=_HEAD_BYTES) or _open.read_bytes(
+        source
+    )  # empty: EmptyFileError  # the version and dimension lines; the table streams
+    lines = head.split(b"\n", 2)
     if len(lines) < 3 or not lines[0].lstrip(b"\xef\xbb\xbf").startswith(b"#1.2"):
         raise FormatError("not a GCT 1.2 file: the first line must be '#1.2'", path=source)
     dims = _DIMENSIONS.match(lines[1])
@@ -49,7 +52,7 @@ def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
         raise FormatError(f"line 2 must give '<rows>\\t<columns>', not {lines[1][:60]!r}", path=source)
     n_rows, n_columns = int(dims.group(1)), int(dims.group(2))
     notes = {"orientation": "genes x cells: the GCT layout (Name, Description, then one column per sample)"}
-    piece = read_table_piece(data, source, options, orientation="genes_by_cells", skip_lines=2, notes=notes)
+    piece = read_table_piece(None, source, options, orientation="genes_by_cells", skip_lines=2, notes=notes)
     n_genes = len(piece.genes.names) + piece.genes.n_duplicates * (options.duplicate_genes == "first")
     found = (n_genes + len(piece.obs), piece.n_cells)
     if found != (n_rows, n_columns):

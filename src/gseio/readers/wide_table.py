@@ -28,11 +28,15 @@ Headerless multi-column tables are htseq-count output and left to that reader.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, get_args
 
 from .. import _open
+from .._blocks import line_blocks
 from .._options import DType, DuplicateGenes
 from .._piece import Piece
 from .._registry import FormatSpec, register_format
@@ -132,7 +136,7 @@ def sniff(head: bytes, source: Source) -> float:
 
 
 def read_table_piece(
-    data: bytes,
+    data: bytes | None,
     source: Source,
     options: ReadOptions,
     *,
@@ -142,23 +146,29 @@ def read_table_piece(
     values: str | None = None,
     notes: dict[str, str] | None = None,
 ) -> Piece:
-    """Parse a wide table's bytes into one piece (the engine of the table-shaped formats).
+    """Parse a wide table into one piece (the engine of the table-shaped formats).
 
-    ``values`` (``"counts"``/``"normalized"``) is decided by the caller's format when given,
-    else from the file name, header and comments (see the module notes). Format readers
-    that force an ``orientation`` give its reason as ``notes["orientation"]``.
+    ``data`` is the decompressed file, or ``None`` to read ``source`` block by block (the
+    working set is then a block of lines, whatever the file's size). ``values``
+    (``"counts"``/``"normalized"``) is decided by the caller's format when given, else from
+    the file name, header and comments (see the module notes). Format readers that force an
+    ``orientation`` give its reason as ``notes["orientation"]``.
     """
     if orientation not in get_args(Orientation):
         raise ValueError(f"orientation must be one of {', '.join(map(repr, get_args(Orientation)))}")
-    layout = find_layout(data, source, skip_lines=skip_lines, comment=comment)
-    if not has_header(layout):
-        raise FormatError(
-            "the first line is not a header (its last field is a number); a headerless multi-column table is "
-            "htseq-count output: read it with format='htseq'",
-            path=source,
-        )
-    plan = plan_columns(layout, sample_rows(layout), source)
-    table = parse_table(layout, plan, source)
+    blocks = _given(data) if data is not None else line_blocks(source, block_bytes=TABLE_BLOCK_BYTES)
+    with contextlib.closing(blocks):  # an error mid-file closes the file now, not when the error is dropped
+        layout = _head_layout(blocks, source, skip_lines=skip_lines, comment=comment)
+        if not has_header(layout):
+            raise FormatError(
+                "the first line is not a header (its last field is a number); a headerless multi-column table "
+                "is htseq-count output: read it with format='htseq'",
+                path=source,
+            )
+        plan = plan_columns(layout, sample_rows(_sample(layout)), source)
+        comments = layout.comments
+        table = parse_table(layout, plan, source, more=blocks)
+        del layout  # its body (the first blocks) is parsed
     notes = dict(notes or {})
     if orientation == "auto":
         decision = decide_orientation(table.labels, table.columns, corner=table.corner)
@@ -171,7 +181,7 @@ def read_table_piece(
     if table.annotations:
         notes.setdefault("annotations", f"gene annotation columns kept in var: {', '.join(table.annotations)}")
     if values is None:
-        marker = normalised_marker(source.name, "\t".join(plan.header), *layout.comments)
+        marker = normalised_marker(source.name, "\t".join(plan.header), *comments)
         values = "counts" if marker is None else "normalized"
         if marker is not None:
             notes["values"] = f"normalized: {marker!r} in the file name, header or comments"
@@ -191,10 +201,51 @@ def read_table_piece(
     )
 
 
+#: Blocks of decompressed lines read at once from a wide table.
+TABLE_BLOCK_BYTES = 8 << 20
+#: The body rows the column roles are decided from: this many, or fewer when they pass SAMPLE_BYTES.
+SAMPLE_ROWS = 200
+#: The most body text the column roles are decided from (at least one row).
+SAMPLE_BYTES = 1 << 20
+
+
+def _given(data: bytes) -> Iterator[bytes]:
+    yield data
+
+
+def _head_layout(
+    blocks: Iterator[bytes], source: Source, *, skip_lines: int, comment: tuple[bytes, ...]
+) -> Layout:
+    """The layout of the table's first blocks: read until the header and the sample rows are in."""
+    head, layout = b"", None
+    for block in blocks:
+        head = block if not head else head + block
+        try:
+            layout = find_layout(head, source, skip_lines=skip_lines, comment=comment)
+        except FormatError:  # only blank or comment lines so far
+            layout = None
+            continue
+        body = layout.body
+        if len(body) >= SAMPLE_BYTES or body.count(b"\n", 0, SAMPLE_BYTES) > SAMPLE_ROWS:
+            return layout
+    return layout or find_layout(head, source, skip_lines=skip_lines, comment=comment)
+
+
+def _sample(layout: Layout) -> Layout:
+    """``layout`` with its body cut to the rows that decide the column roles (whole lines, at least one)."""
+    body, end = layout.body, 0
+    for _ in range(SAMPLE_ROWS):
+        if end >= SAMPLE_BYTES and body[:end].strip():
+            break
+        end = body.find(b"\n", end) + 1
+        if end == 0:
+            return layout
+    return dataclasses.replace(layout, body=body[:end])
+
+
 def read_unit(unit: Unit, options: ReadOptions) -> list[Piece]:
     """Parse one wide table into a :class:`~gseio._piece.Piece` of its cells."""
-    source = unit.main
-    return [read_table_piece(_open.read_bytes(source), source, options, orientation=options.orientation)]
+    return [read_table_piece(None, unit.main, options, orientation=options.orientation)]
 
 
 def read_wide_table(
