@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterator
 from typing import IO
 
-from . import _open
+from . import _encoding, _open
 from ._limits import bomb_error, max_expanded_size
 from ._source import Source
 from .errors import EmptyFileError, GseioError
@@ -57,6 +57,8 @@ def line_blocks(source: Source, *, block_bytes: int = BLOCK_BYTES) -> Iterator[b
     try:
         kind = _open.detect_compression(source)
         parts = _gzip_parts(source, block_bytes) if kind == "gzip" else _stream_parts(source, block_bytes)
+        if kind == "gzip":
+            parts = _checked(parts, source, block_bytes)
         yield from _whole_lines(parts, block_bytes, source, kind)
     except GseioError:
         raise
@@ -88,6 +90,24 @@ def _whole_lines(parts: Iterator[bytes], block_bytes: int, source: Source, kind:
         raise EmptyFileError("the file is empty" + suffix, path=source)
     if pending:
         yield pending[0] if len(pending) == 1 else b"".join(pending)
+
+
+def _checked(parts: Iterator[bytes], source: Source, block_bytes: int) -> Iterator[bytes]:
+    """The inflated parts, once their start is checked as :func:`gseio._open.read_bytes` checks it.
+
+    Data compressed twice is refused; UTF-16/32 text is streamed through the transcoding reader
+    instead (rare: the fast inflater is kept for the UTF-8 files of GEO).
+    """
+    first = next(parts, b"")
+    while len(first) < _open._HEAD_BYTES and (more := next(parts, None)) is not None:
+        first += more
+    if _encoding.check_head(first[: _open._HEAD_BYTES], source, compression="gzip") is not None:
+        parts.close()  # type: ignore[attr-defined]
+        yield from _stream_parts(source, block_bytes)
+        return
+    if first:
+        yield first
+    yield from parts
 
 
 def _stream_parts(source: Source, block_bytes: int) -> Iterator[bytes]:
